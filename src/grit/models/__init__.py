@@ -1,0 +1,49 @@
+"""Model families, image-only processors, offline tiny models and batched generation.
+
+``FAMILIES`` maps a family name to its module; each module holds only what differs (``FAMILY`` record,
+tiny config, image-only processor). ``detect_family`` reads ``config.model_type``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from types import ModuleType
+
+FAMILY_MODULES = {
+    "qwen2_vl": "grit.models.qwen2_vl",
+    "qwen2_5_vl": "grit.models.qwen2_5_vl",
+    "qwen3_vl": "grit.models.qwen3_vl",
+    "internvl": "grit.models.internvl",
+    "generic": "grit.models.generic",
+}
+
+
+def family_module(name: str) -> ModuleType:
+    if name not in FAMILY_MODULES:
+        raise ValueError(f"unknown model family {name!r}; known: {', '.join(FAMILY_MODULES)}")
+    return importlib.import_module(FAMILY_MODULES[name])
+
+
+def get_family(name: str):
+    return family_module(name).FAMILY
+
+
+def family_for_model_type(model_type: str) -> str:
+    for name in FAMILY_MODULES:
+        if name != "generic" and model_type in family_module(name).FAMILY.model_types:
+            return name
+    return "generic"
+
+
+def detect_family(model_path: str | Path) -> str:
+    """Family name from a checkpoint folder's ``config.json`` (``model_type``); "generic" when unknown."""
+    cfg = Path(model_path) / "config.json"
+    if not cfg.is_file():
+        raise FileNotFoundError(f"{model_path}: no config.json (not a model folder)")
+    try:
+        model_type = json.loads(cfg.read_text())["model_type"]
+    except (json.JSONDecodeError, KeyError) as e:
+        raise ValueError(f"{cfg}: cannot read field 'model_type' ({e})") from e
+    return family_for_model_type(model_type)

@@ -1,0 +1,97 @@
+"""What differs between model families, in one small record per family.
+
+A family says how to load a checkpoint (the transformers class), how its processor resizes images, which
+GRIT prompt it was trained with, and — most importantly for grounding — the coordinate frame its boxes are
+written in. Everything else in grit is family-agnostic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from grit.boxes import GRIT_QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, Frame
+
+# Qwen-style chat template (Qwen2-VL / Qwen2.5-VL / Qwen3-VL and the tiny models): one vision block per image.
+QWEN_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for content in message['content'] %}"
+    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
+    "<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+# InternVL3-hf: same chat markup (its language model is Qwen2.5); the processor expands <IMG_CONTEXT>.
+INTERNVL_CHAT_TEMPLATE = QWEN_CHAT_TEMPLATE.replace(
+    "<|vision_start|><|image_pad|><|vision_end|>", "<IMG_CONTEXT>\n"
+).replace("You are a helpful assistant.", "你是书生·万象，英文名是InternVL。")
+
+QWEN_SPECIAL_TOKENS = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+]
+INTERNVL_SPECIAL_TOKENS = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<img>",
+    "</img>",
+    "<IMG_CONTEXT>",
+    "<video>",
+]
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    model_types: tuple[str, ...]
+    model_class: str  # transformers class that loads the checkpoint
+    frame: str  # "resized" (Qwen2/2.5-VL), "norm1000" (InternVL3, Qwen3-VL) or "pixels"
+    box_style: str  # how the GRIT prompt asks for boxes: "qwen" (JSON bbox_2d) or "internvl" (<box>)
+    image_factor: int = 28  # processor resize granularity (patch * spatial merge)
+    min_pixels: int = QWEN_MIN_PIXELS
+    max_pixels: int = GRIT_QWEN_MAX_PIXELS
+    special_tokens: tuple[str, ...] = tuple(QWEN_SPECIAL_TOKENS)
+    chat_template: str = QWEN_CHAT_TEMPLATE
+    eos_token: str = "<|im_end|>"
+    pad_token: str = "<|endoftext|>"
+    extra_tokenizer_attrs: dict[str, str] = field(default_factory=dict)
+
+    def frame_for(self, width: int, height: int, min_pixels: int | None = None, max_pixels: int | None = None) -> Frame:
+        """The frame this family's boxes are written in, for an original image of ``width`` x ``height``."""
+        if self.frame == "resized":
+            return Frame.qwen_resized(
+                width,
+                height,
+                min_pixels=min_pixels or self.min_pixels,
+                max_pixels=max_pixels or self.max_pixels,
+                factor=self.image_factor,
+            )
+        if self.frame == "norm1000":
+            return Frame.norm1000(width, height)
+        if self.frame == "pixels":
+            return Frame.pixels(width, height)
+        raise ValueError(f"family {self.name}: unknown frame {self.frame!r}")
+
+    def prompt(self, question: str) -> str:
+        """The GRIT user text for this family (the released checkpoints expect it verbatim)."""
+        from grit.chain import grit_prompt
+
+        return grit_prompt(question, self.box_style)
+
+    def describe_frame(self) -> str:
+        return {
+            "resized": f"absolute pixels on the processor-resized image (multiples of {self.image_factor})",
+            "norm1000": "0-1000 normalised over the original image",
+            "pixels": "original-image pixels",
+        }[self.frame]
