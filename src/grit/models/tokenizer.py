@@ -27,6 +27,7 @@ triangles left right above below top bottom middle center side sides total sum m
 same different number numbers count can you see any Is Are Does does have has there with without of to from
 by be or not its their them they we our my your his her cat dog person car table chair man woman box boxes
 bounding list give short word single letter option options choose correct A B C D E and First Second
+bbox box row column part image reason step by
 """.split()
 
 PUNCT = list(".,:;!?'\"()[]{}-_/+*=<>%&#@$|\\^~`")

@@ -1,0 +1,232 @@
+"""Pretrain the tiny shapes base model: supervised next-token training on the shapes mixture (CPU-friendly).
+
+A plain PyTorch loop (nanoGPT style): the data is generated on the fly from a seeded stream, so a run is
+reproducible and resumable step for step; one sample kind per batch keeps padding low; every
+``ckpt_every`` steps a full training state is written atomically, and every ``eval_every`` steps the model
+is evaluated on fixed held-out prompts and saved as a loadable model folder (``model/``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import re
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import torch
+
+from grit.boxes import union_iou
+from grit.data.shapes.pretrain_mix import DEFAULT_MIX, SHAPES_WORDS, sample
+from grit.data.shapes.world import STYLES, ShapesConfig, kinds, plural, random_scene
+
+BOX_RE = re.compile(r'"bbox_2d": \[(-?\d+), (-?\d+), (-?\d+), (-?\d+)\]')
+
+
+@dataclass
+class PretrainConfig:
+    out_dir: str = "checkpoints/shapes-base"
+    family: str = "qwen2_5_vl"
+    size: str = "small"
+    seed: int = 0
+    batch_size: int = 16
+    lr: float = 1e-3
+    warmup_steps: int = 200
+    min_lr_ratio: float = 0.1
+    total_steps: int = 40000
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    eval_every: int = 1000
+    ckpt_every: int = 250
+    n_eval: int = 100
+    threads: int = 2
+    mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
+    curriculum: bool = True
+    world: dict = field(default_factory=dict)
+
+
+def world_at(cfg: ShapesConfig, progress: float, curriculum: bool) -> ShapesConfig:
+    """Curriculum: few objects first (the lookup is learnt on easy scenes), the full world from 25% on."""
+    if not curriculum or progress >= 0.25:
+        return cfg
+    return replace(cfg, max_objects=min(cfg.max_objects, 2 if progress < 0.1 else 3))
+
+
+def lr_at(step: int, c: PretrainConfig) -> float:
+    if step < c.warmup_steps:
+        return c.lr * (step + 1) / c.warmup_steps
+    t = min(1.0, (step - c.warmup_steps) / max(1, c.total_steps - c.warmup_steps))
+    return c.lr * (c.min_lr_ratio + (1 - c.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+class Encoder:
+    """Chat-templated (image + user text) prompt ids from the processor, target ids from the tokenizer."""
+
+    def __init__(self, processor):
+        self.processor = processor
+        self.tok = processor.tokenizer
+        self.end = self.tok.convert_tokens_to_ids("<|im_end|>")
+
+    def prompt_text(self, user_text: str) -> str:
+        msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": user_text}]}]
+        return self.processor.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
+
+    def batch(self, images, user_texts, targets=None):
+        texts = [self.prompt_text(u) for u in user_texts]
+        enc = self.processor(text=texts, images=images, return_tensors="pt", padding=True)
+        if targets is None:
+            return enc
+        # Re-assemble per sample without padding: prompt ids (unpadded) + target ids + <|im_end|>.
+        seqs, labels = [], []
+        for i, t in enumerate(targets):
+            p = enc["input_ids"][i][enc["attention_mask"][i].bool()].tolist()
+            tgt = self.tok(t, add_special_tokens=False)["input_ids"] + [self.end]
+            seqs.append(p + tgt)
+            labels.append([-100] * len(p) + tgt)
+        n = max(len(s) for s in seqs)
+        pad = self.tok.pad_token_id
+        ids = torch.full((len(seqs), n), pad, dtype=torch.long)
+        lab = torch.full((len(seqs), n), -100, dtype=torch.long)
+        att = torch.zeros((len(seqs), n), dtype=torch.long)
+        for i, (s, l) in enumerate(zip(seqs, labels)):
+            ids[i, : len(s)] = torch.tensor(s)
+            lab[i, : len(l)] = torch.tensor(l)
+            att[i, : len(s)] = 1
+        out = {"input_ids": ids, "attention_mask": att, "labels": lab,
+               "pixel_values": enc["pixel_values"], "image_grid_thw": enc["image_grid_thw"]}
+        if "mm_token_type_ids" in enc:
+            mm = torch.zeros_like(ids)
+            mm[ids == self.processor.image_token_id] = 1
+            out["mm_token_type_ids"] = mm
+        return out
+
+
+def make_batch(c: PretrainConfig, step: int, world: ShapesConfig, enc: Encoder):
+    rng = random.Random(f"{c.seed}-step-{step}")
+    names = list(c.mix)
+    kind = rng.choices(names, weights=[c.mix[k] for k in names])[0]
+    wcfg = world_at(world, step / c.total_steps, c.curriculum)
+    items = [sample(kind, rng, wcfg) for _ in range(c.batch_size)]
+    return kind, enc.batch([s.render() for s, _, _ in items], [u for _, u, _ in items], [t for _, _, t in items])
+
+
+# ------------------------------------------------------------------------------------------- evaluation
+
+def eval_sets(world: ShapesConfig, n: int, seed: int = 12345):
+    """Fixed held-out prompts: localisation (scenes with >= 1 target) and direct counting."""
+    rng = random.Random(f"eval-{seed}")
+    locate = []
+    while len(locate) < n:
+        scene = random_scene(rng, world)
+        color, shape = rng.choice(kinds(world))
+        objs = scene.matching(color, shape)
+        if objs:
+            locate.append((scene, f"Locate every {color} {plural(shape)}.", [o.box(world) for o in objs]))
+    count = []
+    for _ in range(n):
+        scene, q = STYLES["count"](rng, world)
+        count.append((scene, "Question: " + q.question + " Answer with a single word or number.", q.answer))
+    return locate, count
+
+
+@torch.no_grad()
+def generate_texts(model, enc: Encoder, images, texts, max_new_tokens: int, batch_size: int = 50) -> list[str]:
+    outs = []
+    for i in range(0, len(texts), batch_size):
+        b = enc.batch(images[i : i + batch_size], texts[i : i + batch_size])
+        g = model.generate(**b, max_new_tokens=max_new_tokens, do_sample=False)
+        outs += enc.tok.batch_decode(g[:, b["input_ids"].shape[1] :], skip_special_tokens=True)
+    return outs
+
+
+def evaluate(model, enc: Encoder, world: ShapesConfig, n: int) -> dict:
+    model.eval()
+    locate, count = eval_sets(world, n)
+    preds = generate_texts(model, enc, [s.render() for s, _, _ in locate], [t for _, t, _ in locate], 24 * world.max_objects)
+    ious = []
+    for p, (_, _, gt) in zip(preds, locate):
+        boxes = [[int(v) for v in m.groups()] for m in BOX_RE.finditer(p)]
+        ious.append(union_iou(boxes, gt))
+    cpreds = generate_texts(model, enc, [s.render() for s, _, _ in count], [t for _, t, _ in count], 4)
+    acc = sum(p.strip() == a for p, (_, _, a) in zip(cpreds, count)) / len(count)
+    model.train()
+    return {"iou": sum(ious) / len(ious), "count_acc": acc}
+
+
+# ---------------------------------------------------------------------------------------------- training
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def pretrain(c: PretrainConfig, resume: bool = True, max_minutes: float | None = None, log=print) -> Path:
+    """Train (or resume) until ``total_steps`` or ``max_minutes``; returns the output folder."""
+    from grit.models.tiny import build_tiny
+
+    torch.set_num_threads(c.threads)
+    out = Path(c.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    world = ShapesConfig(**c.world)
+    model, processor = build_tiny(c.family, size=c.size, number_tokens="whole", extra_words=SHAPES_WORDS, seed=c.seed)
+    enc = Encoder(processor)
+    opt = torch.optim.AdamW(model.parameters(), lr=c.lr, betas=(0.9, 0.98), weight_decay=c.weight_decay)
+    step, train_seconds = 0, 0.0
+    state_path = out / "state.pt"
+    if resume and state_path.exists():
+        st = torch.load(state_path, weights_only=False)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        step, train_seconds = st["step"], st["train_seconds"]
+        log(f"resumed from {state_path} at step {step} ({train_seconds / 60:.1f} train-min)")
+    (out / "pretrain_config.json").write_text(json.dumps(asdict(c), indent=2))
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"model {c.family}/{c.size}: {n_params / 1e6:.2f}M parameters; steps {step}->{c.total_steps}")
+    model.train()
+    t_start = time.time()
+    losses: list[float] = []
+    while step < c.total_steps:
+        if max_minutes is not None and time.time() - t_start > max_minutes * 60:
+            break
+        t0 = time.time()
+        kind, batch = make_batch(c, step, world, enc)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, c)
+        loss = model(**batch).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)
+        opt.step()
+        step += 1
+        train_seconds += time.time() - t0
+        losses.append(loss.item())
+        if step % 50 == 0:
+            log(f"step {step} loss {sum(losses) / len(losses):.4f} lr {lr_at(step, c):.2e} "
+                f"{train_seconds / step:.3f}s/step ({train_seconds / 60:.1f} min)")
+            losses = []
+        if step % c.eval_every == 0 or step == c.total_steps:
+            m = evaluate(model, enc, world, c.n_eval)
+            rec = {"step": step, "train_minutes": round(train_seconds / 60, 2), **m}
+            with open(out / "log.jsonl", "a") as f:
+                f.write(json.dumps(rec) + "\n")
+            log(f"eval {rec}")
+            tmp = out / "model.tmp"
+            model.save_pretrained(tmp)
+            processor.save_pretrained(tmp)
+            if (out / "model").exists():
+                os.replace(out / "model", out / "model.old")
+            os.replace(tmp, out / "model")
+            if (out / "model.old").exists():
+                import shutil
+
+                shutil.rmtree(out / "model.old")
+        if step % c.ckpt_every == 0 or step == c.total_steps:
+            _atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                                "train_seconds": train_seconds}, state_path)
+    _atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                        "train_seconds": train_seconds}, state_path)
+    return out
