@@ -1,0 +1,368 @@
+"""Offline, deterministic answer judge (stdlib only).
+
+GRIT scores answers with a GPT-4o judge. That needs a network, costs money and is not reproducible, so this
+module gives a rule-based stand-in that is good enough for training rewards and offline evaluation on the
+GRIT benchmarks' answer styles: yes/no (VSR, MME), counts (TallyQA), short phrases (GQA, VSR, OVDEval) and
+MathVista's multiple choice / integer / float / list answers.
+
+It is deliberately strict: an answer that hedges ("2 or 3", "yes and no", two different numbers, two
+different choices) is wrong, and a short ground truth found inside a longer prediction only counts when the
+rest of the prediction is filler or words from the question ("It is a dog." vs "dog" is right, "a dog and a
+cat" vs "dog" is wrong).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Sequence
+
+# ------------------------------------------------------------------------------------------ normalising
+
+ARTICLES = {"a", "an", "the"}
+# Words that may surround a short answer without changing it ("It is a dog in the image.").
+FILLER = ARTICLES | {
+    "it", "its", "it's", "is", "are", "was", "were", "be", "this", "that", "these", "those", "there", "here",
+    "they", "he", "she", "i", "think", "answer", "final", "object", "thing", "one", "image", "picture", "photo",
+    "in", "of", "on", "at", "to", "shown", "seen", "visible", "appears", "looks", "like", "seems", "which",
+    "what", "kind", "type", "called", "named", "color", "colour", "so", "therefore", "thus", "hence", "my",
+    "s", "just", "only", "clearly", "probably", "likely", "correct", "would", "say", "has", "have", "side",
+}  # fmt: skip
+NEGATIONS = {"not", "no", "isn't", "isnt", "aren't", "arent", "never", "neither", "nor", "none", "without"}
+HEDGES = {"or", "either", "neither", "nor", "maybe", "perhaps", "unsure", "unclear"}
+YES_WORDS = {"yes", "true"}
+NO_WORDS = {"no", "false"}
+
+_PUNCT = "".join(c for c in string.punctuation if c not in "'")
+_PUNCT_RE = re.compile(f"[{re.escape(_PUNCT)}]")
+_TAG_RE = re.compile(r"</?\s*(answer|think|rethink)\s*>", re.IGNORECASE)
+_PREFIX_RE = re.compile(
+    r"^\s*(?:(?:so|thus|therefore|hence)[, ]+)?(?:the\s+)?(?:final\s+|correct\s+)?answer\s*(?:is|:|=)?\s*[:\-]?\s*",
+    re.IGNORECASE,
+)
+
+
+def _strip_tags(text: str) -> str:
+    return _TAG_RE.sub(" ", text).strip()
+
+
+def _strip_prefix(text: str) -> str:
+    """Drop a leading 'Answer:' / 'The answer is' so that what follows is judged."""
+    return _PREFIX_RE.sub("", text, count=1).strip()
+
+
+def _singular(word: str) -> str:
+    """Crude plural folding, applied to both sides alike ("dogs" == "dog", "boxes" == "box")."""
+    if len(word) > 3 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith(("ses", "xes", "ches", "shes", "zes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def normalize_text(text: str) -> list[str]:
+    """Lowercase, drop punctuation (keeping decimals and apostrophes), split into words, fold plurals."""
+    text = text.lower().replace("’", "'")
+    text = re.sub(
+        r"(?<=\d)[.,:](?=\d)", "\x00", text
+    )  # protect 2.5, 1,000 and 3:30 from the punctuation strip
+    text = _PUNCT_RE.sub(" ", text).replace("\x00", ".")
+    words = [w.strip("'") for w in text.split()]
+    return [_singular(w) for w in words if w]
+
+
+# ------------------------------------------------------------------------------------------- numbers
+
+_UNITS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
+}  # fmt: skip
+_TENS = {
+    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
+}  # fmt: skip
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
+_NUMBER_WORDS = set(_UNITS) | set(_TENS) | set(_SCALES)
+_DIGITS_RE = re.compile(r"(?<![\w.])(-?)(\d+/\d+|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+|\d+|\.\d+)(?!\.?\d)")
+_WORDS_RE = re.compile(
+    r"\b(?:"
+    + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
+    + r")(?:[\s-]+(?:and[\s-]+)?(?:"
+    + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
+    + r"))*\b",
+    re.IGNORECASE,
+)
+
+
+def _words_to_number(phrase: str) -> float | None:
+    total, current = 0, 0
+    for w in re.split(r"[\s-]+", phrase.lower()):
+        if w == "and" or not w:
+            continue
+        if w in _UNITS:
+            current += _UNITS[w]
+        elif w in _TENS:
+            current += _TENS[w]
+        elif w in _SCALES:
+            current = max(current, 1) * _SCALES[w]
+            if _SCALES[w] >= 1000:
+                total, current = total + current, 0
+        else:
+            return None
+    return float(total + current)
+
+
+def _digits_to_number(sign: str, body: str) -> float:
+    if "/" in body:
+        num, den = body.split("/")
+        value = float(num) / float(den) if float(den) else float("nan")
+    else:
+        value = float(body.replace(",", ""))
+    return -value if sign else value
+
+
+def find_numbers(text: str) -> list[float]:
+    """Every number written in ``text``, in order: digits ("2", "2.0", "1,000", "-3", "3/4") and English
+    number words ("two", "twenty-one", "one hundred and five")."""
+    found: list[tuple[int, float]] = []
+    for m in _DIGITS_RE.finditer(text):
+        value = _digits_to_number(m.group(1), m.group(2))
+        if value == value:  # skip NaN from x/0
+            found.append((m.start(), value))
+    for m in _WORDS_RE.finditer(text):
+        value = _words_to_number(m.group(0))
+        if value is not None:
+            found.append((m.start(), value))
+    return [v for _, v in sorted(found)]
+
+
+def parse_number(text: str) -> float | None:
+    """The number that ``text`` *is* (e.g. "2", "2.0", "two", "5 cm", "50%"), or None if it is not one number."""
+    words = normalize_text(text)
+    nums = find_numbers(text)
+    if len(nums) != 1 or not words:
+        return None
+    rest = [w for w in words if not re.fullmatch(r"-?[\d.,/:]+", w) and w.lower() not in _NUMBER_WORDS]
+    rest = [w for w in rest if w != "and"]
+    # allow a unit or a short noun ("5 cm", "3 dogs", "50 %"), not a sentence
+    return nums[0] if len(rest) <= 1 else None
+
+
+def _decimals(text: str) -> int:
+    m = re.search(r"\d\.(\d+)", text)
+    return len(m.group(1)) if m else 0
+
+
+def _after_answer_marker(text: str) -> list[float]:
+    """The numbers after the last explicit 'answer is' / 'answer:' / '=' marker (its line only), if any."""
+    matches = list(re.finditer(r"(?:answer\s*(?:is|:|=)|=)\s*", text, re.IGNORECASE))
+    if not matches:
+        return []
+    return find_numbers(text[matches[-1].end() :].split("\n")[0])
+
+
+def _numbers_equal(pred: float, gold: float, precision: int | None) -> bool:
+    if precision is None:
+        return abs(pred - gold) <= 1e-9 * max(1.0, abs(gold))
+    return round(pred, precision) == round(gold, precision)
+
+
+def _judge_number(pred: str, gold: float, gold_text: str, precision: int | None) -> bool:
+    if precision is None:
+        precision = _decimals(gold_text) if _decimals(gold_text) else None
+    nums = find_numbers(pred)
+    if not nums:
+        # "There are no dogs" / "none" for a zero count
+        words = set(normalize_text(pred))
+        return gold == 0 and bool(words & {"no", "none", "nothing", "zero"})
+    nums = _after_answer_marker(pred) or nums
+    distinct = {round(n, 9) for n in nums}
+    if len(distinct) > 1:  # "2 or 3", "between 4 and 5": a hedge
+        return False
+    return _numbers_equal(nums[0], gold, precision)
+
+
+def _judge_list(pred: str, gold_text: str) -> bool:
+    gold = find_numbers(gold_text)
+    got = find_numbers(pred)
+    if gold:
+        return len(got) == len(gold) and all(
+            _numbers_equal(a, b, None) for a, b in zip(got, gold, strict=True)
+        )
+    return normalize_text(pred) == normalize_text(gold_text)
+
+
+# ------------------------------------------------------------------------------------------- yes / no
+
+_POLAR_RE = re.compile(r"\b(yes|no|true|false)\b")
+
+
+def polarity(text: str) -> bool | None:
+    """True for a yes/true answer, False for no/false, None when it gives neither or both (a hedge).
+
+    "no" counts as an answer word only at the start or standing alone ("No, ..."; "... no."), not as the
+    determiner in "there is no dog".
+    """
+    t = _strip_prefix(text.lower().replace("’", "'")).strip()
+    t = re.sub(
+        r"\b(?:not|isn't|is not)\s+(true|false)\b", lambda m: "false" if m.group(1) == "true" else "true", t
+    )
+    found: set[bool] = set()
+    for m in _POLAR_RE.finditer(t):
+        word = m.group(1)
+        if word == "no":
+            after = t[m.end() :]
+            at_start = not t[: m.start()].strip(" \"'(*")
+            alone = (
+                not after.strip()
+                or after.lstrip()[:1] in ",.;:!?)\"'"
+                or after.lstrip().startswith(("and ", "or "))
+            )
+            if not (at_start or alone):
+                continue
+        found.add(word in YES_WORDS)
+    return found.pop() if len(found) == 1 else None
+
+
+def _is_polar(text: str) -> bool:
+    return " ".join(normalize_text(text)) in YES_WORDS | NO_WORDS
+
+
+# -------------------------------------------------------------------------------------- multiple choice
+
+_LETTER_PATTERNS = [
+    re.compile(r"^\(?([A-Za-z])\)?[.:)]?$"),  # "B", "(B)", "B.", "b)"
+    re.compile(r"^\(([A-Za-z])\)"),  # "(B) 28cm"
+    re.compile(r"^([A-Z])[.):]\s"),  # "B. 28cm", "B) 28cm"
+    re.compile(r"(?i:answer|option|choice)\s*(?:is|:)?\s*\(?([A-Z])\)?(?:[.,;:)!]|\s|$)"),
+]
+
+
+def _choice_letter(pred: str, n_choices: int) -> int | None:
+    text = _strip_prefix(pred).strip().strip("*").strip()
+    for pat in _LETTER_PATTERNS:
+        m = pat.search(text) if pat.pattern.startswith("(?i:") else pat.match(text)
+        if m:
+            idx = ord(m.group(1).upper()) - ord("A")
+            return idx if 0 <= idx < n_choices else None
+    return None
+
+
+def _contains(words: list[str], phrase: list[str]) -> bool:
+    n = len(phrase)
+    return n > 0 and any(words[i : i + n] == phrase for i in range(len(words) - n + 1))
+
+
+def _choice_by_text(pred: str, choices: Sequence[str]) -> int | None:
+    words = normalize_text(pred)
+    norm = [normalize_text(c) for c in choices]
+    for i, c in enumerate(norm):
+        if words == c:
+            return i
+    hits = [i for i, c in enumerate(norm) if _contains(words, c)]
+    # a choice that is only matched as part of a longer matched choice ("10" inside "10 cm") does not count
+    hits = [
+        i
+        for i in hits
+        if not any(j != i and _contains(norm[j], norm[i]) and len(norm[j]) > len(norm[i]) for j in hits)
+    ]
+    if len(hits) == 1:
+        return hits[0]
+    if not hits:
+        values = [parse_number(c) for c in choices]
+        if all(v is not None for v in values):
+            num = parse_number(pred)
+            matches = [i for i, v in enumerate(values) if num is not None and v == num]
+            return matches[0] if len(matches) == 1 else None
+    return None
+
+
+def _judge_choice(pred: str, answer: str, choices: Sequence[str]) -> bool | None:
+    """Multiple choice: None when the answer cannot be located among the choices (fall back to text)."""
+    norm_choices = [normalize_text(c) for c in choices]
+    gold_words = normalize_text(answer)
+    if gold_words in norm_choices:
+        gold = norm_choices.index(gold_words)
+    else:
+        gold = _choice_letter(answer, len(choices))
+        if gold is None:
+            return None
+    if all(_is_polar(c) for c in choices):
+        pol = polarity(pred)
+        letter = _choice_letter(pred, len(choices))
+        if letter is not None:
+            return letter == gold
+        return pol is not None and pol == (normalize_text(choices[gold])[0] in YES_WORDS)
+    by_letter = _choice_letter(pred, len(choices))
+    by_text = _choice_by_text(pred, choices)
+    if by_letter is not None and by_text is not None and by_letter != by_text:
+        return False  # "(A) 28cm" where 28cm is choice B: two answers at once
+    picked = by_letter if by_letter is not None else by_text
+    return picked == gold
+
+
+# ------------------------------------------------------------------------------------------- free text
+
+
+def _judge_text(pred: str, answer: str, question: str | None) -> bool:
+    pw, aw = normalize_text(pred), normalize_text(answer)
+    pw_core = [w for w in pw if w not in ARTICLES]
+    aw_core = [w for w in aw if w not in ARTICLES]
+    if not aw_core:
+        return pw == aw
+    if pw_core == aw_core:
+        return True
+    n = len(aw_core)
+    starts = [i for i in range(len(pw_core) - n + 1) if pw_core[i : i + n] == aw_core]
+    if not starts:
+        return False
+    if set(pw_core) & HEDGES:
+        return False
+    rest = list(pw_core)
+    for i in reversed(starts):
+        del rest[i : i + n]
+    question_words = set(normalize_text(question or ""))
+    if (set(rest) & NEGATIONS) - question_words:
+        return False
+    return all(w in FILLER or w in question_words for w in rest)
+
+
+# ---------------------------------------------------------------------------------------------- public
+
+
+def judge_answer(
+    prediction: str,
+    answer: str,
+    *,
+    question: str | None = None,
+    choices: Sequence[str] | None = None,
+    answer_type: str | None = None,
+    precision: int | None = None,
+) -> bool:
+    """Is ``prediction`` a correct, unhedged answer given the ground truth ``answer``?
+
+    ``answer_type`` follows MathVista ("integer", "float", "list", "text") and is inferred when None:
+    yes/no/true/false answers are judged by polarity, numbers by value (digits or words, units ignored,
+    floats to the answer's ``precision`` or its number of decimals), ``choices`` by letter or option text.
+    ``question`` lets a longer prediction repeat question words ("The cup is on the table" for
+    "What is on the table?" → "cup").
+    """
+    pred = _strip_tags(str(prediction or ""))
+    answer = _strip_tags(str(answer))
+    if not pred or not answer:
+        return False
+    if choices:
+        verdict = _judge_choice(pred, answer, list(choices))
+        if verdict is not None:
+            return verdict
+    if answer_type == "list" or (answer_type is None and re.fullmatch(r"\s*\[[^\]]*\]\s*", answer)):
+        return _judge_list(pred, answer)
+    if _is_polar(answer) and answer_type in (None, "text", "bool", "yes/no", "yesno"):
+        gold = normalize_text(answer)[0] in YES_WORDS
+        return polarity(pred) == gold
+    gold_num = parse_number(answer) if answer_type != "text" else None
+    if gold_num is not None:
+        return _judge_number(pred, gold_num, answer, precision)
+    return _judge_text(_strip_prefix(pred), answer, question)
