@@ -1,0 +1,120 @@
+"""GQA official questions (+ optional scene graphs) → GRIT records.
+
+A questions file is one JSON object keyed by question id (a string; leading zeros matter). Each question's
+``annotations`` maps token positions in the question / answer / fullAnswer to scene-graph object ids; the
+ground-truth boxes are those objects' boxes in ``{train,val}_sceneGraphs.json`` (``x, y, w, h`` in original
+pixels → xyxy). No real scene-graph file was available to us: its layout follows the official GQA documentation.
+testdev/test/challenge have no scene graphs: their records get no boxes.
+Note: GRIT's own GQA test set is the Visual-CoT form of GQA (see ``viscot``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from grit.data.convert.common import (
+    SizeResolver,
+    SizeSource,
+    answer_kind,
+    clip_box,
+    fail,
+    load_json,
+    require,
+    xywh_to_xyxy,
+)
+
+ANNOTATION_FIELDS = ("question", "answer", "fullAnswer")
+
+
+def referenced_objects(annotations: dict[str, Any], fields: tuple[str, ...] = ANNOTATION_FIELDS) -> list[str]:
+    """Object ids referenced by the question/answer annotations, first-seen order, no duplicates."""
+    seen: dict[str, None] = {}
+    for name in fields:
+        for _, value in sorted((annotations.get(name) or {}).items(), key=lambda kv: _token_pos(kv[0])):
+            for oid in str(value).split(","):
+                if oid.strip():
+                    seen.setdefault(oid.strip(), None)
+    return list(seen)
+
+
+def _token_pos(key: str) -> int:
+    """Annotation keys are token indices ("5") or spans ("3:5")."""
+    head = key.split(":")[0]
+    return int(head) if head.isdigit() else 0
+
+
+def convert_gqa(
+    questions_json: str | os.PathLike,
+    scene_graphs_json: str | os.PathLike | None = None,
+    *,
+    image_root: str | os.PathLike | None = None,
+    sizes: SizeSource = None,
+    fields: tuple[str, ...] | list[str] = ANNOTATION_FIELDS,
+    split: str | None = None,
+) -> list[dict[str, Any]]:
+    """Convert a GQA ``*_questions.json`` file; boxes only when ``scene_graphs_json`` is given.
+
+    ``image`` is ``<imageId>.jpg`` (``image_root`` = GQA's ``images/`` folder). Sizes come from the scene graph,
+    else ``sizes``, else the image files. Boxes are clipped to the image (a few scene-graph boxes overhang it);
+    a referenced object absent from the scene graph is an error. ``split`` defaults to the file stem without
+    ``_questions`` (``val_balanced``).
+    """
+    src = Path(questions_json)
+    questions = load_json(src)
+    if not isinstance(questions, dict):
+        raise fail(src, "(file)", "expected a JSON object keyed by question id")
+    graphs: dict[str, Any] = {}
+    if scene_graphs_json is not None:
+        graphs = load_json(scene_graphs_json)
+        if not isinstance(graphs, dict):
+            raise fail(scene_graphs_json, "(file)", "expected a JSON object keyed by image id")
+    size_of = SizeResolver(image_root, sizes)
+    split = split or src.stem.removesuffix("_questions")
+    records = []
+    for qid, q in questions.items():
+        where = f"question {qid}"
+        if not isinstance(q, dict):
+            raise fail(src, where, "expected a JSON object")
+        image_id = str(require(q, "imageId", src, where))
+        image = f"{image_id}.jpg"
+        answer = str(require(q, "answer", src, where))
+        bboxs: list[list[float]] = []
+        if scene_graphs_json is not None:
+            graph = graphs.get(image_id)
+            if graph is None:
+                raise fail(src, where, f"image {image_id} not in scene graphs {scene_graphs_json}")
+            gwhere = f"image {image_id}"
+            width = int(require(graph, "width", scene_graphs_json, gwhere))
+            height = int(require(graph, "height", scene_graphs_json, gwhere))
+            objects = graph.get("objects") or {}
+            for oid in referenced_objects(q.get("annotations") or {}, tuple(fields)):
+                obj = objects.get(oid)
+                if obj is None:
+                    raise fail(src, where, f"object {oid} not in the scene graph of image {image_id}")
+                raw = [obj.get(k) for k in ("x", "y", "w", "h")]
+                box = clip_box(xywh_to_xyxy(raw, scene_graphs_json, f"{gwhere} object {oid}"), width, height)
+                if box is not None:
+                    bboxs.append(box)
+        else:
+            width, height = size_of(image, src, where)
+        types = q.get("types") or {}
+        records.append(
+            {
+                "question": require(q, "question", src, where),
+                "answer": answer,
+                "image": image,
+                "width": width,
+                "height": height,
+                "bboxs": bboxs,
+                "dataset": "gqa",
+                "split": split,
+                "answer_type": answer_kind(answer),
+                "id": qid,
+                "question_type": types.get("structural"),
+                "full_answer": q.get("fullAnswer"),
+                "detailed_type": types.get("detailed"),
+            }
+        )
+    return records
