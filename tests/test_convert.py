@@ -259,6 +259,8 @@ def test_gqa_boxes_from_scene_graph(fixtures_dir, tmp_path):
     assert records[0]["bboxs"] == [[100, 200, 150, 240], [700, 400, 800, 533]]  # xywh → xyxy, pond clipped
     assert records[1]["bboxs"] == [[10, 20, 40, 60], [1, 2, 4, 6]]
     assert (records[1]["width"], records[1]["height"]) == (500, 333)
+    answer_only = CONVERTERS["gqa"](src, sg, fields="answer")
+    assert [r["bboxs"] for r in answer_only] == [[], [[1, 2, 4, 6]], []]
 
 
 # ------------------------------------------------------------------------------------------------- TallyQA

@@ -51,7 +51,7 @@ def convert_gqa(
     *,
     image_root: str | os.PathLike | None = None,
     sizes: SizeSource = None,
-    fields: tuple[str, ...] | list[str] = ANNOTATION_FIELDS,
+    fields: tuple[str, ...] | list[str] | str = ANNOTATION_FIELDS,
     split: str | None = None,
 ) -> list[dict[str, Any]]:
     """Convert a GQA ``*_questions.json`` file; boxes only when ``scene_graphs_json`` is given.
@@ -70,6 +70,8 @@ def convert_gqa(
         graphs = load_json(scene_graphs_json)
         if not isinstance(graphs, dict):
             raise fail(scene_graphs_json, "(file)", "expected a JSON object keyed by image id")
+    if isinstance(fields, str):  # from the command line: "question,answer"
+        fields = tuple(f.strip() for f in fields.split(",") if f.strip())
     size_of = SizeResolver(image_root, sizes)
     split = split or src.stem.removesuffix("_questions")
     records = []
