@@ -123,19 +123,24 @@ def _digits_to_number(sign: str, body: str) -> float:
     return -value if sign else value
 
 
-def find_numbers(text: str) -> list[float]:
-    """Every number written in ``text``, in order: digits ("2", "2.0", "1,000", "-3", "3/4") and English
-    number words ("two", "twenty-one", "one hundred and five")."""
-    found: list[tuple[int, float]] = []
+def number_matches(text: str) -> list[tuple[int, int, float]]:
+    """``(start, end, value)`` of every number written in ``text``, in order: digits ("2", "2.0", "1,000", "-3",
+    "3/4") and English number words ("two", "twenty-one", "one hundred and five")."""
+    found: list[tuple[int, int, float]] = []
     for m in _DIGITS_RE.finditer(text):
         value = _digits_to_number(m.group(1), m.group(2))
         if value == value:  # skip NaN from x/0
-            found.append((m.start(), value))
+            found.append((m.start(), m.end(), value))
     for m in _WORDS_RE.finditer(text):
         value = _words_to_number(m.group(0))
         if value is not None:
-            found.append((m.start(), value))
-    return [v for _, v in sorted(found)]
+            found.append((m.start(), m.end(), value))
+    return sorted(found)
+
+
+def find_numbers(text: str) -> list[float]:
+    """The values of :func:`number_matches`, in order."""
+    return [v for _, _, v in number_matches(text)]
 
 
 def parse_number(text: str) -> float | None:

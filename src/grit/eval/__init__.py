@@ -1,0 +1,1 @@
+"""Evaluation: prediction writing, official benchmark scorers and reports."""
