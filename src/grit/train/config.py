@@ -1,0 +1,168 @@
+"""The training config: one dataclass, loadable from YAML, every field overridable from the command line.
+
+It holds what GRIT adds (data, rewards, model-side options) and a ``grpo`` mapping of TRL ``GRPOConfig``
+fields; ``to_grpo_config`` turns it into TRL's config, validating the batch arithmetic up front so a bad
+setting fails in a second with a clear message, not minutes into a run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from grit.rewards import REGISTRY
+
+
+class ConfigError(ValueError):
+    """A bad training configuration; the message names the field."""
+
+
+# The paper's reward set: grounded-reasoning format, grounded region, target counting, answer accuracy + BLEU,
+# answer format and the repetition penalty (released code); summed with weight 1.
+GRPO_GR_REWARDS = [
+    "grounded_reasoning_format",
+    "grounded_region_format",
+    "grounded_target_counting",
+    "answer_accuracy",
+    "answer_bleu",
+    "answer_format",
+    "repetition",
+]
+
+
+@dataclass
+class TrainConfig:
+    model: str = ""
+    family: str | None = None
+    train_data: list[str] = field(default_factory=list)
+    eval_data: list[str] = field(default_factory=list)
+    image_root: str | None = None
+    output_dir: str = "runs/grit"
+    prompt: str = "grit"  # "grit" | "vanilla" | a template containing {question}
+    rewards: list[str] = field(default_factory=lambda: list(GRPO_GR_REWARDS))
+    reward_weights: dict[str, float] = field(default_factory=dict)
+    # model side
+    freeze_vision: bool = True
+    freeze_projector: bool = False
+    lora_r: int = 0  # > 0 turns LoRA on (peft)
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+    dtype: str | None = None
+    # evaluation during training (greedy, on eval_data)
+    eval_every: int = 0  # 0 = never
+    eval_limit: int | None = 64
+    eval_max_new_tokens: int = 256
+    threads: int | None = None
+    # TRL GRPOConfig fields (anything GRPOConfig accepts)
+    grpo: dict[str, Any] = field(default_factory=dict)
+
+
+def _coerce(value: str) -> Any:
+    """A command-line value → the YAML scalar/list it spells (``0.1``, ``true``, ``[a, b]``, ``none``)."""
+    try:
+        return float(value) if any(c in value.lower() for c in ".e") and "," not in value else int(value)
+    except ValueError:
+        pass
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """``key=value`` / ``grpo.key=value`` overrides applied on a plain dict."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not key=value")
+        key, value = item.split("=", 1)
+        target = data
+        parts = key.strip().replace("-", "_").split(".")
+        for p in parts[:-1]:
+            target = target.setdefault(p, {})
+            if not isinstance(target, dict):
+                raise ConfigError(f"override {item!r}: {p!r} is not a mapping")
+        target[parts[-1]] = _coerce(value)
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
+    data: dict[str, Any] = {}
+    if path:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"{p}: config file not found")
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: invalid YAML ({e})") from e
+        if not isinstance(data, dict):
+            raise ConfigError(f"{p}: top level must be a mapping")
+    data = apply_overrides(data, overrides or [])
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"unknown config field(s) {unknown}; known: {sorted(names)}")
+    for key in ("train_data", "eval_data", "rewards"):
+        if isinstance(data.get(key), str):
+            data[key] = [s.strip() for s in data[key].split(",") if s.strip()]
+    cfg = TrainConfig(**data)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: TrainConfig) -> None:
+    if not cfg.model:
+        raise ConfigError("field 'model': a checkpoint folder or hub id is required")
+    if not cfg.train_data:
+        raise ConfigError("field 'train_data': at least one GRIT jsonl file is required")
+    unknown = [r for r in cfg.rewards if r not in REGISTRY]
+    if unknown:
+        raise ConfigError(f"field 'rewards': unknown reward(s) {unknown}; known: {sorted(REGISTRY)}")
+    bad_w = [r for r in cfg.reward_weights if r not in cfg.rewards]
+    if bad_w:
+        raise ConfigError(f"field 'reward_weights': {bad_w} not among the configured rewards {cfg.rewards}")
+    from trl import GRPOConfig
+
+    known = {f.name for f in dataclasses.fields(GRPOConfig)}
+    unknown = sorted(set(cfg.grpo) - known)
+    if unknown:
+        raise ConfigError(f"field 'grpo': unknown GRPOConfig option(s) {unknown}")
+    g = cfg.grpo
+    n_gen = int(g.get("num_generations", 8))
+    per_dev = int(g.get("per_device_train_batch_size", 8))
+    accum = int(g.get("gradient_accumulation_steps", 1))
+    spg = g.get("steps_per_generation") or accum
+    gen_bs = g.get("generation_batch_size") or per_dev * spg  # per process; TRL multiplies by world size
+    if gen_bs % n_gen:
+        raise ConfigError(
+            f"field 'grpo': the generation batch (per_device_train_batch_size {per_dev} x steps_per_generation "
+            f"{spg} = {gen_bs}) must be divisible by num_generations {n_gen} (times the number of processes)"
+        )
+
+
+def to_grpo_config(cfg: TrainConfig):
+    """TRL ``GRPOConfig`` for this run; GRIT-level defaults first, the ``grpo`` mapping wins."""
+    from trl import GRPOConfig
+
+    weights = [float(cfg.reward_weights.get(r, 1.0)) for r in cfg.rewards]
+    args: dict[str, Any] = dict(
+        output_dir=cfg.output_dir,
+        reward_weights=weights,
+        remove_unused_columns=False,  # keep answer / bboxs / frame ... for the rewards
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=50,
+        report_to="none",
+        log_completions=False,
+    )
+    args.update(cfg.grpo)
+    if args.get("report_to") in (None, "none", []):
+        args["report_to"] = "none"
+    return GRPOConfig(**args)

@@ -1,0 +1,172 @@
+"""GRPO-GR on TRL's ``GRPOTrainer``, by composition: our dataset, rewards, model-side options and callbacks.
+
+TRL does the RL (generation, group-relative advantages, KL, multi-GPU through accelerate/DeepSpeed, vLLM);
+grit supplies GRIT's prompt per model family, the per-item coordinate frame the rewards need, the GRPO-GR
+reward functions, periodic grounded evaluation, and resumable checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import TrainerCallback
+
+from grit.models import get_family
+from grit.models.generate import frame_for_image, user_text
+from grit.rewards import REGISTRY
+from grit.train.config import ConfigError, TrainConfig, to_grpo_config
+
+# Sub-module names holding the vision tower / projector in the transformers ports of each family.
+VISION_MODULES = ("visual", "vision_tower", "vision_model")
+PROJECTOR_MODULES = ("merger", "multi_modal_projector", "mlp1")
+
+
+def build_dataset(paths: list[str], cfg: TrainConfig, family_name: str, processor):
+    """GRIT jsonl → ``datasets.Dataset`` with TRL's conversational ``prompt``, the ``image`` column and a
+    per-item ``frame`` (the family's coordinate frame for that image) that the rewards use to check boxes."""
+    from grit.data.loading import load_grit_dataset
+
+    family = get_family(family_name)
+    ds = load_grit_dataset(paths, image_root=cfg.image_root)
+
+    def add(rec: dict[str, Any]) -> dict[str, Any]:
+        frame = frame_for_image(family, processor, int(rec["width"]), int(rec["height"]))
+        return {
+            # TRL puts the image before the text of the first user message, as GRIT's prompt has it.
+            "prompt": [{"role": "user", "content": user_text(rec["question"], family, cfg.prompt)}],
+            "frame": {"kind": frame.kind, "image_width": frame.image_width, "image_height": frame.image_height,
+                      "extent_x": frame.extent_x, "extent_y": frame.extent_y},
+        }
+
+    return ds.map(add)
+
+
+def freeze(model, vision: bool, projector: bool) -> dict[str, int]:
+    """Freeze the vision tower (GRIT trains the language side) and optionally the projector."""
+    frozen = {"vision": 0, "projector": 0}
+    for name, p in model.named_parameters():
+        parts = name.split(".")
+        is_proj = any(m in parts for m in PROJECTOR_MODULES)
+        is_vision = any(m in parts for m in VISION_MODULES) and not is_proj
+        if (vision and is_vision) or (projector and is_proj):
+            p.requires_grad_(False)
+            frozen["projector" if is_proj else "vision"] += p.numel()
+    return frozen
+
+
+class GroundedEvalCallback(TrainerCallback):
+    """Every ``every`` steps: greedy generation on the eval sets → ACC, GIoU, format rate, logged by TRL."""
+
+    def __init__(self, cfg: TrainConfig, family_name: str, processor):
+        self.cfg = cfg
+        self.family_name = family_name
+        self.processor = processor
+        self.trainer = None
+        self.records = _eval_records(cfg)
+
+    def on_step_end(self, args, state, control, **kw):
+        if self.cfg.eval_every and state.global_step % self.cfg.eval_every == 0 and self.records:
+            metrics = self.run(kw["model"])
+            if self.trainer is not None:
+                self.trainer.log(metrics)
+            with open(Path(args.output_dir) / "grounded_eval.jsonl", "a") as f:
+                f.write(json.dumps({"step": state.global_step, **metrics}) + "\n")
+        return control
+
+    @torch.no_grad()
+    def run(self, model) -> dict[str, float]:
+        from grit.metrics import aggregate, score_sample
+        from grit.models.generate import Generator
+
+        was_training = model.training
+        model.eval()
+        gen = Generator(model, self.processor, self.family_name)
+        items = [{"image": r["image_abs"], "question": r["question"]} for r in self.records]
+        outs = gen.generate(items, batch_size=16, max_new_tokens=self.cfg.eval_max_new_tokens, prompt_style=self.cfg.prompt)
+        scored = []
+        for r, o in zip(self.records, outs):
+            s = score_sample(o.text, r, o.frame)
+            s["dataset"] = r.get("dataset") or "eval"
+            scored.append(s)
+        if was_training:
+            model.train()
+        out = {}
+        for ds, row in aggregate(scored).items():
+            for k in ("acc", "giou", "format_rate", "mean_boxes"):
+                if row.get(k) is not None:
+                    out[f"eval_{ds}/{k}"] = float(row[k])
+        return out
+
+
+def _eval_records(cfg: TrainConfig) -> list[dict]:
+    from grit.data.schema import default_image_root, read_jsonl
+
+    recs = []
+    for path in cfg.eval_data:
+        root = default_image_root(path, cfg.image_root)
+        for r in read_jsonl(path, image_root=cfg.image_root):
+            d = r.to_dict()
+            d["image_abs"] = str(r.image_path(root))
+            recs.append(d)
+    return recs[: cfg.eval_limit] if cfg.eval_limit else recs
+
+
+def _latest_checkpoint(output_dir: str) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
+
+
+def build_trainer(cfg: TrainConfig, extra_callbacks: list | None = None):
+    """Everything up to ``GRPOTrainer(...)``; returned unstarted so callers (demo, tests) can add callbacks."""
+    from trl import GRPOTrainer
+
+    from grit.models.loading import load_model
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    model, processor, family_name = load_model(cfg.model, cfg.family, dtype=cfg.dtype)
+    model.train()
+    freeze(model, cfg.freeze_vision, cfg.freeze_projector)
+    peft_config = None
+    if cfg.lora_r > 0:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                                 target_modules=cfg.lora_target_modules, task_type="CAUSAL_LM")
+    train_ds = build_dataset(cfg.train_data, cfg, family_name, processor)
+    args = to_grpo_config(cfg)
+    if len(train_ds) * args.num_generations < args.num_generations:
+        raise ConfigError("field 'train_data': the training set is empty")
+    rewards = [REGISTRY[name] for name in cfg.rewards]
+    cb = GroundedEvalCallback(cfg, family_name, processor) if cfg.eval_every and cfg.eval_data else None
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=rewards,
+        args=args,
+        train_dataset=train_ds,
+        processing_class=processor,
+        peft_config=peft_config,
+        callbacks=[c for c in [cb, *(extra_callbacks or [])] if c is not None],
+    )
+    if cb is not None:
+        cb.trainer = trainer
+    return trainer
+
+
+def train(cfg: TrainConfig, resume: bool = False, extra_callbacks: list | None = None) -> str:
+    """Run GRPO-GR; with ``resume`` continue from the latest ``checkpoint-*`` in ``output_dir``.
+
+    Returns the folder of the final model (saved with its processor so any grit command can load it).
+    """
+    trainer = build_trainer(cfg, extra_callbacks)
+    ckpt = _latest_checkpoint(cfg.output_dir) if resume else None
+    trainer.train(resume_from_checkpoint=ckpt)
+    final = Path(cfg.output_dir) / "final"
+    trainer.save_model(str(final))
+    trainer.processing_class.save_pretrained(str(final))
+    (Path(cfg.output_dir) / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1))
+    return str(final)
