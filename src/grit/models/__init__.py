@@ -47,3 +47,21 @@ def detect_family(model_path: str | Path) -> str:
     except (json.JSONDecodeError, KeyError) as e:
         raise ValueError(f"{cfg}: cannot read field 'model_type' ({e})") from e
     return family_for_model_type(model_type)
+
+
+def list_families() -> list[dict]:
+    """One row per family for ``grit models list``: what it loads and how its boxes are written."""
+    rows = []
+    for name in FAMILY_MODULES:
+        fam = get_family(name)
+        rows.append(
+            {
+                "name": name,
+                "model_types": list(fam.model_types) if name != "generic" else ["(any other)"],
+                "model_class": fam.model_class,
+                "frame": fam.frame,
+                "frame_description": fam.describe_frame(),
+                "box_style": fam.box_style,
+            }
+        )
+    return rows

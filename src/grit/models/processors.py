@@ -37,3 +37,36 @@ def qwen_image_processor(min_pixels: int, max_pixels: int, patch_size: int = 14,
         merge_size=merge_size,
         temporal_patch_size=2,
     )
+
+
+# Stock processor class name -> grit's image-only subclass, consulted only when torchvision is missing.
+_IMAGE_ONLY_BY_STOCK_NAME: dict[str, type] = {}
+
+
+def register_image_only(config_class: type, processor_class: type, stock_name: str) -> None:
+    """Make ``AutoProcessor.from_pretrained`` work for this family without torchvision.
+
+    Registering the subclass lets AutoProcessor find it by name (folders grit saved name it). A real
+    checkpoint's ``processor_config.json`` names the stock class, which AutoProcessor resolves before any
+    registered class; so, only when torchvision is missing, its name lookup is wrapped to hand back the
+    image-only subclass for ``stock_name`` (everything else is looked up unchanged).
+    """
+    from transformers import AutoProcessor
+    from transformers.models.auto import processing_auto
+
+    AutoProcessor.register(config_class, processor_class, exist_ok=True)
+    if has_torchvision():
+        return
+    _IMAGE_ONLY_BY_STOCK_NAME[stock_name] = processor_class
+    lookup = processing_auto.processor_class_from_name
+    if getattr(lookup, "_grit_image_only", False):
+        return
+
+    def processor_class_from_name(class_name: str):
+        if class_name in _IMAGE_ONLY_BY_STOCK_NAME:
+            warn_image_only_once()
+            return _IMAGE_ONLY_BY_STOCK_NAME[class_name]
+        return lookup(class_name)
+
+    processor_class_from_name._grit_image_only = True  # type: ignore[attr-defined]
+    processing_auto.processor_class_from_name = processor_class_from_name

@@ -5,6 +5,7 @@ from __future__ import annotations
 from transformers import Qwen2_5_VLConfig, Qwen2_5_VLProcessor
 
 from grit.models.family import Family
+from grit.models.processors import register_image_only
 
 FAMILY = Family(
     name="qwen2_5_vl",
@@ -24,6 +25,7 @@ class Qwen2_5_VLImageOnlyProcessor(Qwen2_5_VLProcessor):
 
 
 IMAGE_ONLY_PROCESSOR = Qwen2_5_VLImageOnlyProcessor
+register_image_only(Qwen2_5_VLConfig, Qwen2_5_VLImageOnlyProcessor, "Qwen2_5_VLProcessor")
 
 
 def tiny_config(vocab_size: int, ids: dict[str, int], size: str = "tiny") -> Qwen2_5_VLConfig:
