@@ -1,0 +1,95 @@
+"""Batched generation: prompts, input order, batched == unbatched greedy, stopping, sampling, image errors."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from models_fixtures import scramble, tiny_model_dirs  # noqa: F401 - pytest fixture
+from PIL import Image
+
+from grit.boxes import Frame
+from grit.models import get_family
+from grit.models.generate import Generator, load_image, user_text
+from grit.models.loading import load_model
+
+QUESTIONS = [
+    ((640, 354), "How many circles are there?"),
+    ((100, 60), "Is the red square left of the blue circle in this image?"),
+    ((1000, 1000), "What color is the triangle?"),
+    ((200, 300), "Which shape is on top?"),
+    ((300, 200), "Are there more squares than circles?"),
+]
+
+
+def _items():
+    colours = ["red", "green", "blue", "yellow", "purple"]
+    return [
+        {"image": Image.new("RGB", size, colours[i]), "question": q} for i, (size, q) in enumerate(QUESTIONS)
+    ]
+
+
+def test_user_text_styles():
+    fam = get_family("qwen2_5_vl")
+    grit = user_text("How many?", fam, "grit")
+    assert grit.startswith("Question: How many? First, think between <think>") and "'bbox_2d'" in grit
+    assert "<box> and </box>" in user_text("How many?", get_family("internvl"), "grit")
+    assert user_text("How many?", fam, "vanilla") == "How many?"
+    assert user_text("How many?", fam, "Q: {question} Answer briefly.") == "Q: How many? Answer briefly."
+    with pytest.raises(ValueError, match="prompt_style"):
+        user_text("How many?", fam, "chain-of-thought")
+
+
+def test_load_image_errors_name_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"missing\.png"):
+        load_image(tmp_path / "missing.png")
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    with pytest.raises(ValueError, match=r"bad\.png"):
+        load_image(bad)
+    assert load_image(Image.new("L", (5, 4))).mode == "RGB"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "internvl"])
+def test_batched_generation_keeps_input_order_and_equals_unbatched(family, tiny_model_dirs):  # noqa: F811
+    model, processor, fam = load_model(tiny_model_dirs[family])
+    gen = Generator(scramble(model), processor, fam)
+    items = _items()
+    batched = gen.generate(items, batch_size=3, max_new_tokens=6)
+    single = [gen.generate([it], batch_size=1, max_new_tokens=6)[0] for it in items]
+    assert [r.text for r in batched] == [r.text for r in single]
+    assert [r.n_prompt_tokens for r in batched] == [r.n_prompt_tokens for r in single]
+    assert len({r.text for r in batched}) > 1, "scrambled model should answer differently per item"
+    for r, (size, q) in zip(batched, QUESTIONS, strict=True):
+        assert q in r.prompt and r.prompt.startswith("Question: ")
+        assert (r.frame.image_width, r.frame.image_height) == size
+        assert r.n_new_tokens == 6 and not r.finished
+    if family == "internvl":
+        assert batched[2].frame == Frame.norm1000(1000, 1000)
+
+
+@pytest.mark.slow
+def test_generation_stops_at_the_family_end_token(tiny_model_dirs):  # noqa: F811
+    model, processor, _ = load_model(tiny_model_dirs["qwen2_vl"])
+    plain = Generator(model, processor, "qwen2_vl").generate(_items()[:2], max_new_tokens=4)
+    first = processor.tokenizer.convert_ids_to_tokens(
+        processor.tokenizer(plain[0].text, add_special_tokens=False)["input_ids"][0]
+    )
+    # Pretend the model's first generated token is the family's end token: generation must stop there.
+    fam = dataclasses.replace(get_family("qwen2_vl"), eos_token=first)
+    model.generation_config.eos_token_id = None
+    stopped = Generator(model, processor, fam).generate(_items()[:1], max_new_tokens=4)[0]
+    assert stopped.finished and stopped.n_new_tokens == 1 and stopped.text == ""
+
+
+@pytest.mark.slow
+def test_sampling_is_reproducible_with_a_seed(tiny_model_dirs):  # noqa: F811
+    model, processor, fam = load_model(tiny_model_dirs["qwen3_vl"])
+    gen = Generator(scramble(model), processor, fam)
+    items = _items()[:2]
+    a = gen.generate(items, max_new_tokens=6, temperature=1.5, top_k=50, seed=3)
+    b = gen.generate(items, max_new_tokens=6, temperature=1.5, top_k=50, seed=3)
+    assert [r.text for r in a] == [r.text for r in b]
+    custom = gen.generate([{**items[0], "prompt": "Describe the image."}], max_new_tokens=2)[0]
+    assert custom.prompt == "Describe the image."
