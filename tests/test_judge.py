@@ -3,7 +3,7 @@
 import pytest
 
 from grit.judge import judge_answer
-from grit.judge.rule import find_numbers, parse_number, polarity
+from grit.judge.rule import find_numbers, normalize_text, parse_number, polarity
 
 MV_CHOICES = ["14cm", "28cm", "10cm", "20cm"]
 MV_TEXT_CHOICES = ["plants decrease", "plants increase", "nothing happens", "none of the above"]
@@ -117,6 +117,9 @@ CASES = [
     ("The person on the left.", "person on the left", {}, True),
     ("person on the right", "person on the left", {}, False),
     ("car", "person", {}, False),
+    # --- times keep their colon; thousands separators fold
+    ("It is 3:30.", "3:30", {}, True),
+    ("3:45", "3:30", {}, False),
 ]
 
 
@@ -143,3 +146,15 @@ def test_polarity():
     assert polarity("No.") is False
     assert polarity("There is no dog") is None
     assert polarity("yes/no") is None
+
+
+def test_normalize_text():
+    assert normalize_text("The 1,000 Dogs, 2.5 cats at 3:30!") == [
+        "the",
+        "1000",
+        "dog",
+        "2.5",
+        "cat",
+        "at",
+        "3:30",
+    ]

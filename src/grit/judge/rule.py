@@ -65,10 +65,10 @@ def _singular(word: str) -> str:
 def normalize_text(text: str) -> list[str]:
     """Lowercase, drop punctuation (keeping decimals and apostrophes), split into words, fold plurals."""
     text = text.lower().replace("’", "'")
-    text = re.sub(
-        r"(?<=\d)[.,:](?=\d)", "\x00", text
-    )  # protect 2.5, 1,000 and 3:30 from the punctuation strip
-    text = _PUNCT_RE.sub(" ", text).replace("\x00", ".")
+    text = re.sub(r"(?<=\d),(?=\d{3})", "", text)  # 1,000 -> 1000
+    # keep 2.5 and 3:30 through the punctuation strip
+    text = re.sub(r"(?<=\d)([.:])(?=\d)", lambda m: "\x00" if m.group(1) == "." else "\x01", text)
+    text = _PUNCT_RE.sub(" ", text).replace("\x00", ".").replace("\x01", ":")
     words = [w.strip("'") for w in text.split()]
     return [_singular(w) for w in words if w]
 
