@@ -120,6 +120,14 @@ def test_cache_hit_does_not_call_server_again(tmp_path):
     assert len(json.loads((tmp_path / "cache.json").read_text())) == 3
 
 
+def test_cache_merges_entries_written_by_another_process(tmp_path):
+    with FakeJudgeServer(honest) as srv:
+        rank0, rank1 = make_judge(srv, tmp_path), make_judge(srv, tmp_path)  # both load an empty cache
+        rank0.score("dog", "dog")
+        rank1.score("cat", "dog")
+    assert len(json.loads((tmp_path / "cache.json").read_text())) == 2
+
+
 def test_retries_after_server_errors_then_succeeds(tmp_path):
     def flaky(user_text, n):
         return (500, "overloaded") if n <= 2 else honest(user_text, n)

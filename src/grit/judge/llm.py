@@ -179,8 +179,14 @@ class LLMJudge:
         if not self.cache_path:
             return
         self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.cache_path.with_name(self.cache_path.name + f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self._cache, sort_keys=True))
+        # merge what other processes (e.g. other training ranks) wrote since we loaded, then replace atomically
+        try:
+            on_disk = json.loads(self.cache_path.read_text())
+            merged = {**on_disk, **self._cache} if isinstance(on_disk, dict) else dict(self._cache)
+        except (FileNotFoundError, json.JSONDecodeError):
+            merged = dict(self._cache)
+        tmp = self.cache_path.with_name(self.cache_path.name + f".{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(merged, sort_keys=True))
         os.replace(tmp, self.cache_path)
 
 
