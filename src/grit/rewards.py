@@ -1,0 +1,403 @@
+"""GRPO-GR reward functions (stdlib only), open-r1 style.
+
+Every reward has TRL's signature ``fn(completions, **kwargs) -> list[float]``: ``completions`` are strings or
+TRL conversational completions (``[{"role": "assistant", "content": ...}]``, content a string or a list of
+``{"type": "text", "text": ...}`` parts); dataset columns arrive as keyword lists aligned with them
+(``answer``, ``dataset``, ``question``, ``width``, ``height``, ``choices``, ``answer_type``, ...). Extra
+keywords that TRL passes (``prompts``, ``completion_ids``, ``trainer_state``, ...) are ignored.
+
+Rewards are *total*: any completion (empty, huge, binary junk, None content, 10,000 boxes) gets a finite
+float in the documented range. The one exception is configuration: the answer rewards raise ``ValueError``
+when the ``answer`` column is missing, because a silent 0 would train on nothing.
+
+Ranges and deviations from the authors' released code (``grpo-gr/rewards.py``), all deliberate:
+
+========================== ======= ====================================================================
+reward                     range   deviation from the released code
+========================== ======= ====================================================================
+grounded_reasoning_format  0–0.5   a tag earns its point only when it occurs *exactly once* (the code
+                                   accepted any number: tag spam was exploited within 30 steps); the
+                                   ≥2-words check counts real words (the code's split(' ') counted
+                                   blanks)
+grounded_region_format     0–0.5   needs well-formed think/rethink tags and ≥1 *valid* box inside
+                                   <think> (the code: any ``\\d+, \\d+, \\d+, \\d+`` before <rethink>)
+grounded_target_counting   0–1     decided per item (the code read only the batch's first dataset tag);
+                                   counts valid boxes inside <think> of a chain with well-formed tags;
+                                   accepts number words; a non-numeric answer scores 0 (the code crashed)
+answer_accuracy            0–1     binary offline judge (or any injected judge) instead of GPT-4o's
+                                   string-split score; judges every item (the code gave OVD items 0);
+                                   judge errors are logged, not swallowed silently
+answer_bleu                0–0.1   answer = text after the *last* <answer> up to </answer> (the code took
+                                   everything after the first <answer>, closing tag included)
+answer_format              0–0.5   none
+repetition                 0–0.5   share of word 8-grams that repeat an earlier one, anywhere in the text
+                                   (the code compared each 8-gram only with the next one and subtracted a
+                                   token-id variant, range −0.5–0.5); text only
+========================== ======= ====================================================================
+
+Boxes count as valid when :func:`grit.boxes.normalize_box` accepts them in the item's frame. The rewards do
+not know the model family, so with ``width``/``height`` known a box is valid if it lies (at least partly)
+inside the image in *either* the Qwen2.5-VL resized-pixel frame or the 0–1000 frame; a per-item ``frame``
+column (a :class:`~grit.boxes.Frame` or its field dict) overrides that. Without a size only NaN, absurd
+(>1e7) and zero-area boxes are rejected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import re
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+
+from grit import chain as chain_mod
+from grit.boxes import Frame, InvalidBox, normalize_box
+from grit.chain import GroundedChain
+
+log = logging.getLogger(__name__)
+
+RewardFn = Callable[..., list[float]]
+_CACHE_MAX_CHARS = 20_000
+
+# ------------------------------------------------------------------------------------------------ inputs
+
+
+def completion_text(completion: object) -> str:
+    """The text of one completion, whatever form TRL hands it in (never raises)."""
+    if isinstance(completion, str):
+        return completion
+    if completion is None:
+        return ""
+    if isinstance(completion, dict):
+        completion = [completion]
+    if isinstance(completion, (list, tuple)):
+        msgs = [m for m in completion if isinstance(m, dict)]
+        if not msgs:
+            return " ".join(completion_text(m) for m in completion if isinstance(m, str))
+        assistant = [m for m in msgs if m.get("role", "assistant") == "assistant"] or msgs
+        return "\n".join(_content_text(m.get("content")) for m in assistant)
+    if isinstance(completion, (bytes, bytearray)):
+        return bytes(completion).decode("utf-8", errors="replace")
+    return str(completion)
+
+
+def _content_text(content: object) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, (list, tuple)):
+        parts = []
+        for p in content:
+            if isinstance(p, str):
+                parts.append(p)
+            elif isinstance(p, dict) and isinstance(p.get("text"), str):
+                parts.append(p["text"])
+        return "".join(parts)
+    return "" if content is None else str(content)
+
+
+@lru_cache(maxsize=8192)
+def _parse_cached(text: str) -> GroundedChain:
+    return chain_mod.parse(text)
+
+
+def _chain(text: str) -> GroundedChain:
+    """Parse once per completion across all rewards of a step (TRL calls them one after another)."""
+    return _parse_cached(text) if len(text) <= _CACHE_MAX_CHARS else chain_mod.parse(text)
+
+
+def _column(kwargs: dict, name: str, i: int) -> object:
+    col = kwargs.get(name)
+    if col is None or isinstance(col, (str, bytes)) or not isinstance(col, Sequence) or i >= len(col):
+        return None
+    return col[i]
+
+
+def _size(value: object) -> int | None:
+    try:
+        v = int(float(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return v if v > 0 else None
+
+
+@lru_cache(maxsize=4096)
+def _size_frames(width: int, height: int) -> tuple[Frame, ...]:
+    frames = [Frame.norm1000(width, height)]
+    with contextlib.suppress(ValueError):  # extreme aspect ratio: the Qwen processor would refuse the image
+        frames.append(Frame.qwen_resized(width, height))
+    return tuple(frames)
+
+
+def _frames(kwargs: dict, i: int) -> tuple[Frame, ...]:
+    f = _column(kwargs, "frame", i)
+    if isinstance(f, Frame):
+        return (f,)
+    if isinstance(f, dict):
+        try:
+            return (Frame(**f),)
+        except (TypeError, ValueError):
+            pass
+    w, h = _size(_column(kwargs, "width", i)), _size(_column(kwargs, "height", i))
+    return _size_frames(w, h) if w and h else ()
+
+
+def _n_valid_boxes(c: GroundedChain, frames: tuple[Frame, ...]) -> int:
+    """Valid boxes inside <think>; with frames, a box must fit at least one of them."""
+    n = 0
+    for b in c.boxes:
+        if b.box is None:
+            continue
+        if not frames:
+            n += 1
+            continue
+        for f in frames:
+            try:
+                normalize_box(b.coords, f)
+            except InvalidBox:
+                continue
+            n += 1
+            break
+    return n
+
+
+def _require_answers(kwargs: dict, n: int, reward: str) -> list:
+    answers = kwargs.get("answer")
+    if answers is None or isinstance(answers, (str, bytes)) or not isinstance(answers, Sequence):
+        raise ValueError(
+            f"reward {reward!r} needs the dataset's 'answer' column (one ground-truth answer per completion), "
+            f"but the reward call got no 'answer' keyword list; got columns {sorted(kwargs)}"
+        )
+    if len(answers) < n:
+        raise ValueError(f"reward {reward!r}: 'answer' has {len(answers)} values for {n} completions")
+    for i in range(n):
+        if answers[i] is None:
+            raise ValueError(f"reward {reward!r}: row {i} of the 'answer' column is None")
+    return list(answers)
+
+
+# ------------------------------------------------------------------------------------------------ format
+
+_REASONING_TAGS = ("<think>", "</think>", "<rethink>", "</rethink>")
+_NON_WORD_RE = re.compile(r"[^a-zA-Z0-9\s]")
+
+
+def grounded_reasoning_format(completions: Sequence[object], **kwargs) -> list[float]:
+    """0–0.5: one point per tag of ``<think> </think> <rethink> </rethink>`` found exactly once and after the
+    previous tag, one more when all four did and the think text has ≥ 2 words; ``points / 5 * 0.5``."""
+    out = []
+    for comp in completions:
+        text = completion_text(comp)
+        points, cursor = 0, 0
+        for tag in _REASONING_TAGS:
+            p = text.find(tag)
+            if p >= cursor and text.find(tag, p + 1) < 0:
+                points += 1
+                cursor = p + len(tag)
+        if points == 4:
+            think = text[text.find("<think>") + len("<think>") : text.find("</think>")]
+            if len(_NON_WORD_RE.sub(" ", think).split()) >= 2:
+                points += 1
+        out.append(points / 5 * 0.5)
+    return out
+
+
+def grounded_region_format(completions: Sequence[object], **kwargs) -> list[float]:
+    """0–0.5: 0.5 when think/rethink are well formed (once each, in order) and <think> holds ≥ 1 valid box."""
+    out = []
+    for i, comp in enumerate(completions):
+        c = _chain(completion_text(comp))
+        ok = c.reasoning_ok and _n_valid_boxes(c, _frames(kwargs, i)) > 0
+        out.append(0.5 if ok else 0.0)
+    return out
+
+
+_COUNT_DATASET_RE = re.compile(r"tally|count", re.IGNORECASE)
+
+
+def _is_counting(kwargs: dict, i: int) -> bool:
+    ds = _column(kwargs, "dataset", i)
+    if ds is not None:
+        return bool(_COUNT_DATASET_RE.search(str(ds)))
+    q = _column(kwargs, "question", i)
+    return isinstance(q, str) and q.strip().lower().startswith("how many")
+
+
+@lru_cache(maxsize=4096)
+def _answer_count(answer: str) -> int | None:
+    from grit.judge.rule import parse_number
+
+    try:
+        v = parse_number(answer)
+    except Exception:  # another module's parser: an odd answer must not break the reward
+        return None
+    return int(v) if v is not None and math.isfinite(v) and v == int(v) and v >= 0 else None
+
+
+def grounded_target_counting(completions: Sequence[object], **kwargs) -> list[float]:
+    """0–1: for counting items (``dataset`` contains "tally"/"count"; without a ``dataset`` column, a question
+    starting "how many"), 1 when the number of valid boxes inside <think> equals the numeric answer.
+
+    Items that are not counting items, have no or a non-numeric answer ("two" and "2 dogs" are numeric), or
+    whose think/rethink tags are not well formed score 0.
+    """
+    out = []
+    for i, comp in enumerate(completions):
+        score = 0.0
+        ans = _column(kwargs, "answer", i)
+        if ans is not None and not isinstance(ans, bool) and _is_counting(kwargs, i):
+            target = _answer_count(str(ans)[:200])
+            if target is not None:
+                c = _chain(completion_text(comp))
+                if c.reasoning_ok and _n_valid_boxes(c, _frames(kwargs, i)) == target:
+                    score = 1.0
+        out.append(score)
+    return out
+
+
+def answer_format(completions: Sequence[object], **kwargs) -> list[float]:
+    """0–0.5: 0.25 when ``<answer>`` appears, 0.5 when it appears exactly once."""
+    out = []
+    for comp in completions:
+        n = completion_text(comp).count("<answer>")
+        out.append(0.5 if n == 1 else 0.25 if n > 1 else 0.0)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ answer
+
+
+def _default_judge(prediction: str, answer: str, **kw) -> bool:
+    from grit.judge import judge_answer
+
+    return judge_answer(prediction, answer, **kw)
+
+
+def make_answer_accuracy(judge_fn: Callable[..., object] | None = None) -> RewardFn:
+    """An ``answer_accuracy`` reward using ``judge_fn(prediction, answer, *, question, choices, answer_type)``
+    (truthy = correct; e.g. :class:`grit.judge.LLMJudge`). Default: the offline rule judge."""
+    judge = judge_fn or _default_judge
+
+    def answer_accuracy(completions: Sequence[object], **kwargs) -> list[float]:
+        """0–1: 1 when the judge accepts the text after the last ``<answer>``; 0 without ``<answer>``."""
+        answers = _require_answers(kwargs, len(completions), "answer_accuracy")
+        out = []
+        for i, comp in enumerate(completions):
+            text = completion_text(comp)
+            if "<answer>" not in text:
+                out.append(0.0)
+                continue
+            pred = chain_mod.answer_text(text)
+            try:
+                ok = judge(
+                    pred,
+                    str(answers[i]),
+                    question=_column(kwargs, "question", i),
+                    choices=_column(kwargs, "choices", i),
+                    answer_type=_column(kwargs, "answer_type", i),
+                )
+                out.append(1.0 if ok else 0.0)
+            except Exception as exc:  # a judge outage must not kill training, but must be visible
+                log.warning(
+                    "answer_accuracy: judge failed on row %d (%s: %s); scoring 0", i, type(exc).__name__, exc
+                )
+                out.append(0.0)
+        return out
+
+    answer_accuracy.__name__ = answer_accuracy.__qualname__ = "answer_accuracy"
+    return answer_accuracy
+
+
+answer_accuracy = make_answer_accuracy()
+
+_BLEU_STRIP_RE = re.compile(r"[^a-zA-Z0-9\s]")
+
+
+def bleu1(candidate: str, reference: str) -> float:
+    """Sentence BLEU-1: clipped unigram precision times the brevity penalty, on lowercased words with
+    punctuation removed (the released code's normalisation; nltk's ``sentence_bleu`` with weights (1,0,0,0))."""
+    cand = _BLEU_STRIP_RE.sub(" ", candidate).lower().split()
+    ref = _BLEU_STRIP_RE.sub(" ", reference).lower().split()
+    if not cand or not ref:
+        return 0.0
+    ref_counts: dict[str, int] = {}
+    for w in ref:
+        ref_counts[w] = ref_counts.get(w, 0) + 1
+    cand_counts: dict[str, int] = {}
+    for w in cand:
+        cand_counts[w] = cand_counts.get(w, 0) + 1
+    matched = sum(min(n, ref_counts.get(w, 0)) for w, n in cand_counts.items())
+    precision = matched / len(cand)
+    bp = 1.0 if len(cand) > len(ref) else math.exp(1 - len(ref) / len(cand))
+    return precision * bp
+
+
+def answer_bleu(completions: Sequence[object], **kwargs) -> list[float]:
+    """0–0.1: BLEU-1 of the answer text (after the last ``<answer>``) vs the ground truth × 0.1; 0 without
+    ``<answer>``."""
+    answers = _require_answers(kwargs, len(completions), "answer_bleu")
+    out = []
+    for i, comp in enumerate(completions):
+        text = completion_text(comp)
+        score = 0.0
+        if "<answer>" in text:
+            score = 0.1 * bleu1(chain_mod.answer_text(text)[:10_000], str(answers[i])[:10_000])
+        out.append(score)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ repetition
+
+NGRAM = 8
+MAX_WORDS = 100_000  # longer completions are judged on their first 100k words
+
+
+def repetition(completions: Sequence[object], **kwargs) -> list[float]:
+    """0–0.5: ``0.5 * (1 - repeated)``, where ``repeated`` is the share of word 8-grams that already occurred
+    earlier in the completion; texts shorter than 8 words score 0.5."""
+    out = []
+    for comp in completions:
+        words = completion_text(comp).split()[:MAX_WORDS]
+        total = len(words) - NGRAM + 1
+        if total <= 1:
+            out.append(0.5)
+            continue
+        unique = len(set(zip(*(words[k : k + total] for k in range(NGRAM)), strict=True)))
+        out.append(0.5 * unique / total)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ registry
+
+REGISTRY: dict[str, RewardFn] = {
+    "grounded_reasoning_format": grounded_reasoning_format,
+    "grounded_region_format": grounded_region_format,
+    "grounded_target_counting": grounded_target_counting,
+    "answer_accuracy": answer_accuracy,
+    "answer_bleu": answer_bleu,
+    "answer_format": answer_format,
+    "repetition": repetition,
+}
+# The released code sums all rewards unweighted.
+DEFAULT_WEIGHTS: dict[str, float] = dict.fromkeys(REGISTRY, 1.0)
+RANGES: dict[str, tuple[float, float]] = {
+    "grounded_reasoning_format": (0.0, 0.5),
+    "grounded_region_format": (0.0, 0.5),
+    "grounded_target_counting": (0.0, 1.0),
+    "answer_accuracy": (0.0, 1.0),
+    "answer_bleu": (0.0, 0.1),
+    "answer_format": (0.0, 0.5),
+    "repetition": (0.0, 0.5),
+}
+
+
+def get_rewards(names: Sequence[str] | str | None = None) -> tuple[list[RewardFn], list[float]]:
+    """Reward functions and their default weights, by name (comma-separated string or list; None = all)."""
+    if names is None:
+        names = list(REGISTRY)
+    elif isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in names if n not in REGISTRY]
+    if unknown:
+        raise ValueError(f"unknown reward(s) {unknown}; valid rewards: {', '.join(REGISTRY)}")
+    return [REGISTRY[n] for n in names], [DEFAULT_WEIGHTS[n] for n in names]
