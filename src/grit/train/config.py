@@ -147,10 +147,8 @@ def validate(cfg: TrainConfig) -> None:
         )
 
 
-def to_grpo_config(cfg: TrainConfig):
-    """TRL ``GRPOConfig`` for this run; GRIT-level defaults first, the ``grpo`` mapping wins."""
-    from trl import GRPOConfig
-
+def grpo_kwargs(cfg: TrainConfig) -> dict[str, Any]:
+    """The ``GRPOConfig`` keyword arguments of this run: GRIT-level defaults first, the ``grpo`` mapping wins."""
     weights = [float(cfg.reward_weights.get(r, 1.0)) for r in cfg.rewards]
     args: dict[str, Any] = dict(
         output_dir=cfg.output_dir,
@@ -165,4 +163,22 @@ def to_grpo_config(cfg: TrainConfig):
     args.update(cfg.grpo)
     if args.get("report_to") in (None, "none", []):
         args["report_to"] = "none"
+    return args
+
+
+def to_grpo_config(cfg: TrainConfig):
+    """TRL ``GRPOConfig`` for this run. Without a GPU, training defaults to float32 on the CPU; asking for
+    bf16 there is an error that says what to change (TRL's own message points deep into TrainingArguments)."""
+    import torch
+    from trl import GRPOConfig
+
+    args = grpo_kwargs(cfg)
+    if not torch.cuda.is_available():
+        if args.get("bf16") or args.get("fp16"):
+            raise ConfigError(
+                "field 'grpo.bf16'/'grpo.fp16': mixed precision needs a GPU; on this machine pass "
+                "grpo.bf16=false grpo.use_cpu=true (the shipped paper configs are meant for GPUs)"
+            )
+        args.setdefault("bf16", False)
+        args.setdefault("use_cpu", True)
     return GRPOConfig(**args)

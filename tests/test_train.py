@@ -1,0 +1,180 @@
+"""Training: config loading/validation, and short GRPO-GR runs on tiny models (slow), incl. kill-and-resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from grit.train.config import GRPO_GR_REWARDS, ConfigError, grpo_kwargs, load_config, to_grpo_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _base(tmp_path, extra=()):
+    return ["model=m", f"train_data={tmp_path}/t.jsonl", f"output_dir={tmp_path}/run", *extra]
+
+
+def test_overrides_and_types(tmp_path):
+    cfg = load_config(None, _base(tmp_path, ["grpo.learning_rate=1e-4", "grpo.beta=0.02", "lora_r=8",
+                                             "rewards=answer_accuracy,grounded_reasoning_format",
+                                             "reward_weights.answer_accuracy=2"]))
+    assert cfg.grpo["learning_rate"] == pytest.approx(1e-4)
+    assert cfg.lora_r == 8
+    assert cfg.rewards == ["answer_accuracy", "grounded_reasoning_format"]
+    args = to_grpo_config(cfg)
+    assert args.learning_rate == pytest.approx(1e-4)
+    assert args.beta == pytest.approx(0.02)
+    assert args.reward_weights == [2.0, 1.0]
+    assert args.remove_unused_columns is False
+
+
+def test_bf16_without_gpu_is_a_clear_error(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: bf16 is valid here")
+    with pytest.raises(ConfigError, match="needs a GPU"):
+        to_grpo_config(load_config(None, _base(tmp_path, ["grpo.bf16=true"])))
+
+
+def test_default_rewards_are_grpo_gr(tmp_path):
+    assert load_config(None, _base(tmp_path)).rewards == GRPO_GR_REWARDS
+
+
+@pytest.mark.parametrize(
+    ("extra", "msg"),
+    [
+        (["rewards=answer_accuracy,nope"], "unknown reward"),
+        (["grpo.num_generations=3", "grpo.per_device_train_batch_size=8"], "divisible by num_generations"),
+        (["grpo.not_an_option=1"], "unknown GRPOConfig option"),
+        (["bogus=1"], "unknown config field"),
+        (["reward_weights.repetition=2", "rewards=answer_accuracy"], "reward_weights"),
+    ],
+)
+def test_bad_config_is_a_clear_error(tmp_path, extra, msg):
+    with pytest.raises(ConfigError, match=msg):
+        load_config(None, _base(tmp_path, extra))
+
+
+def test_missing_model_and_data():
+    with pytest.raises(ConfigError, match="'model'"):
+        load_config(None, ["train_data=x.jsonl"])
+    with pytest.raises(ConfigError, match="'train_data'"):
+        load_config(None, ["model=m"])
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize("name", ["grit_qwen2_5_vl_3b.yaml", "grit_internvl3_2b.yaml"])
+def test_paper_configs_reproduce_the_paper_setting(name):
+    cfg = load_config(ROOT / "configs" / name)
+    kw = grpo_kwargs(cfg)
+    assert kw["bf16"] is True
+    # every option is a real GRPOConfig field with a valid value (built with CPU precision here)
+    args = to_grpo_config(load_config(ROOT / "configs" / name, ["grpo.bf16=false", "grpo.use_cpu=true"]))
+    assert args.learning_rate == pytest.approx(2e-6)
+    assert args.beta == pytest.approx(0.01)
+    assert args.num_generations == 4
+    assert args.max_completion_length == 1000
+    assert args.max_steps == 200
+    assert args.lr_scheduler_type == "cosine"
+    assert args.temperature == pytest.approx(0.9)
+    # total batch 128 = per device 4 x accumulation 4 x 8 GPUs
+    assert args.per_device_train_batch_size * args.gradient_accumulation_steps * 8 == 128
+    assert cfg.freeze_vision is True
+    assert cfg.rewards == GRPO_GR_REWARDS
+
+
+def test_demo_and_tiny_configs_load():
+    for name in ["demo.yaml", "tiny_cpu.yaml"]:
+        args = to_grpo_config(load_config(ROOT / "configs" / name, ["train_data=t.jsonl"]))
+        assert args.max_steps > 0
+
+
+def test_accelerate_configs_are_valid_yaml():
+    import yaml
+
+    for p in (ROOT / "configs" / "accelerate").glob("*.yaml"):
+        data = yaml.safe_load(p.read_text())
+        assert data["num_processes"] >= 2
+        assert data["distributed_type"] in {"MULTI_GPU", "DEEPSPEED"}
+
+
+# ------------------------------------------------------------------------------------------- slow runs
+
+
+@pytest.fixture(scope="module")
+def shapes_data(tmp_path_factory):
+    from grit.data.shapes import balanced_train_set, generate_split
+
+    d = tmp_path_factory.mktemp("shapes")
+    train = balanced_train_set(d, n=8, seed=0)
+    tests = generate_split(d, 4, seed=1, styles=["count"])
+    return train, tests["count"]
+
+
+def _tiny_cfg(model_dir, train, out, extra=()):
+    return load_config(None, [
+        f"model={model_dir}", f"train_data={train}", f"output_dir={out}",
+        "grpo.max_steps=4", "grpo.num_generations=4", "grpo.per_device_train_batch_size=8",
+        "grpo.max_completion_length=24", "grpo.save_steps=2", "grpo.learning_rate=1e-4",
+        "grpo.use_cpu=true", "grpo.gradient_checkpointing=false", "grpo.seed=0", *extra,
+    ])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "internvl"])
+def test_train_tiny_all_rewards(tmp_path, shapes_data, family):
+    from grit.models.tiny import build_tiny
+    from grit.train.trainer import train
+
+    build_tiny(family, tmp_path / "m")
+    train_path, test_path = shapes_data
+    cfg = _tiny_cfg(tmp_path / "m", train_path, tmp_path / "run",
+                    [f"eval_data={test_path}", "eval_every=2", "eval_max_new_tokens=16"])
+    final = train(cfg)
+    hist = json.loads((tmp_path / "run" / "log_history.json").read_text())
+    logged = {k for h in hist for k in h}
+    for r in GRPO_GR_REWARDS:
+        assert f"rewards/{r}/mean" in logged
+    assert any(k.startswith("eval_") and k.endswith("/acc") for k in logged)
+    assert (Path(final) / "config.json").is_file()
+    from grit.models.loading import load_model
+
+    load_model(final)  # the trained folder loads through the public entry point
+
+
+class _Crash(Exception):
+    pass
+
+
+@pytest.mark.slow
+def test_kill_and_resume_keeps_steps_and_checkpoints(tmp_path, shapes_data):
+    from transformers import TrainerCallback
+
+    from grit.models.tiny import build_tiny
+    from grit.train.trainer import train
+
+    class CrashAt(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            if state.global_step == 3:
+                raise _Crash
+
+    build_tiny("qwen2_5_vl", tmp_path / "m")
+    train_path, _ = shapes_data
+    out = tmp_path / "run"
+    cfg = _tiny_cfg(tmp_path / "m", train_path, out)
+    with pytest.raises(_Crash):
+        train(cfg, extra_callbacks=[CrashAt()])
+    assert (out / "checkpoint-2").is_dir() and not (out / "checkpoint-4").exists()
+    train(cfg, resume=True)
+    state = json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())
+    assert state["global_step"] == 4
+    assert (out / "checkpoint-2").is_dir()
+    steps = [h["step"] for h in json.loads((out / "log_history.json").read_text()) if "loss" in h]
+    assert steps[-1] == 4
