@@ -17,9 +17,19 @@ def _base(tmp_path, extra=()):
 
 
 def test_overrides_and_types(tmp_path):
-    cfg = load_config(None, _base(tmp_path, ["grpo.learning_rate=1e-4", "grpo.beta=0.02", "lora_r=8",
-                                             "rewards=answer_accuracy,grounded_reasoning_format",
-                                             "reward_weights.answer_accuracy=2"]))
+    cfg = load_config(
+        None,
+        _base(
+            tmp_path,
+            [
+                "grpo.learning_rate=1e-4",
+                "grpo.beta=0.02",
+                "lora_r=8",
+                "rewards=answer_accuracy,grounded_reasoning_format",
+                "reward_weights.answer_accuracy=2",
+            ],
+        ),
+    )
     assert cfg.grpo["learning_rate"] == pytest.approx(1e-4)
     assert cfg.lora_r == 8
     assert cfg.rewards == ["answer_accuracy", "grounded_reasoning_format"]
@@ -119,12 +129,24 @@ def shapes_data(tmp_path_factory):
 
 
 def _tiny_cfg(model_dir, train, out, extra=()):
-    return load_config(None, [
-        f"model={model_dir}", f"train_data={train}", f"output_dir={out}",
-        "grpo.max_steps=4", "grpo.num_generations=4", "grpo.per_device_train_batch_size=8",
-        "grpo.max_completion_length=24", "grpo.save_steps=2", "grpo.learning_rate=1e-4",
-        "grpo.use_cpu=true", "grpo.gradient_checkpointing=false", "grpo.seed=0", *extra,
-    ])
+    return load_config(
+        None,
+        [
+            f"model={model_dir}",
+            f"train_data={train}",
+            f"output_dir={out}",
+            "grpo.max_steps=4",
+            "grpo.num_generations=4",
+            "grpo.per_device_train_batch_size=8",
+            "grpo.max_completion_length=24",
+            "grpo.save_steps=2",
+            "grpo.learning_rate=1e-4",
+            "grpo.use_cpu=true",
+            "grpo.gradient_checkpointing=false",
+            "grpo.seed=0",
+            *extra,
+        ],
+    )
 
 
 @pytest.mark.slow
@@ -135,8 +157,12 @@ def test_train_tiny_all_rewards(tmp_path, shapes_data, family):
 
     build_tiny(family, tmp_path / "m")
     train_path, test_path = shapes_data
-    cfg = _tiny_cfg(tmp_path / "m", train_path, tmp_path / "run",
-                    [f"eval_data={test_path}", "eval_every=2", "eval_max_new_tokens=16"])
+    cfg = _tiny_cfg(
+        tmp_path / "m",
+        train_path,
+        tmp_path / "run",
+        [f"eval_data={test_path}", "eval_every=2", "eval_max_new_tokens=16"],
+    )
     final = train(cfg)
     hist = json.loads((tmp_path / "run" / "log_history.json").read_text())
     logged = {k for h in hist for k in h}

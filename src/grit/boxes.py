@@ -82,7 +82,9 @@ def smart_resize(
     if height <= 0 or width <= 0:
         raise ValueError(f"image size must be positive, got {width}x{height}")
     if max(height, width) / min(height, width) > 200:
-        raise ValueError(f"absolute aspect ratio must be smaller than 200, got {max(height, width) / min(height, width)}")
+        raise ValueError(
+            f"absolute aspect ratio must be smaller than 200, got {max(height, width) / min(height, width)}"
+        )
     h_bar = round(height / factor) * factor
     w_bar = round(width / factor) * factor
     if h_bar * w_bar > max_pixels:
@@ -290,7 +292,7 @@ def _max_assignment(weights: list[list[float]]) -> float:
     n_rows, n_cols = len(weights), len(weights[0])
     transposed = n_rows > n_cols
     if transposed:
-        weights = [list(col) for col in zip(*weights)]
+        weights = [list(col) for col in zip(*weights, strict=False)]
         n_rows, n_cols = n_cols, n_rows
     # Minimise cost = -weight; rows <= cols. Classic potentials formulation with 1-based indices.
     inf = float("inf")

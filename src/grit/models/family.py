@@ -67,7 +67,9 @@ class Family:
     pad_token: str = "<|endoftext|>"
     extra_tokenizer_attrs: dict[str, str] = field(default_factory=dict)
 
-    def frame_for(self, width: int, height: int, min_pixels: int | None = None, max_pixels: int | None = None) -> Frame:
+    def frame_for(
+        self, width: int, height: int, min_pixels: int | None = None, max_pixels: int | None = None
+    ) -> Frame:
         """The frame this family's boxes are written in, for an original image of ``width`` x ``height``."""
         if self.frame == "resized":
             return Frame.qwen_resized(

@@ -24,8 +24,14 @@ def pick_device(device: str | None = None) -> torch.device:
 def pick_dtype(device: torch.device, dtype: str | None = None) -> torch.dtype:
     """CPU: float32 (bf16 matmuls are slow and lossy on CPU); CUDA: bfloat16, as GRIT trains."""
     if dtype:
-        return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-                "float16": torch.float16, "fp16": torch.float16}[dtype]
+        return {
+            "float32": torch.float32,
+            "fp32": torch.float32,
+            "bfloat16": torch.bfloat16,
+            "bf16": torch.bfloat16,
+            "float16": torch.float16,
+            "fp16": torch.float16,
+        }[dtype]
     return torch.bfloat16 if device.type == "cuda" else torch.float32
 
 
@@ -40,8 +46,10 @@ def resolve_family(model: str | Path, family: str | None = None) -> str:
         from transformers import AutoConfig
 
         return family_for_model_type(AutoConfig.from_pretrained(str(model)).model_type)
-    except Exception as e:  # noqa: BLE001 - turned into one clear error
-        raise ModelLoadError(f"{model}: not a model folder and not loadable as a hub id ({type(e).__name__}: {e})") from e
+    except Exception as e:
+        raise ModelLoadError(
+            f"{model}: not a model folder and not loadable as a hub id ({type(e).__name__}: {e})"
+        ) from e
 
 
 def load_processor(model: str | Path, family: str | None = None, **kwargs):
@@ -55,11 +63,13 @@ def load_processor(model: str | Path, family: str | None = None, **kwargs):
             return AutoProcessor.from_pretrained(str(model), **kwargs)
         warn_image_only_once()
         return mod.IMAGE_ONLY_PROCESSOR.from_pretrained(str(model), **kwargs)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise ModelLoadError(f"{model}: cannot load the processor ({type(e).__name__}: {e})") from e
 
 
-def load_model(model: str | Path, family: str | None = None, device: str | None = None, dtype: str | None = None):
+def load_model(
+    model: str | Path, family: str | None = None, device: str | None = None, dtype: str | None = None
+):
     """Return ``(model, processor, family_name)`` ready for generation (eval mode, on the chosen device)."""
     fam_name = resolve_family(model, family)
     dev = pick_device(device)
@@ -67,7 +77,7 @@ def load_model(model: str | Path, family: str | None = None, device: str | None 
         from transformers import AutoModelForImageTextToText
 
         m = AutoModelForImageTextToText.from_pretrained(str(model), dtype=pick_dtype(dev, dtype))
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise ModelLoadError(f"{model}: cannot load the model ({type(e).__name__}: {e})") from e
     m.to(dev).eval()
     return m, load_processor(model, fam_name), fam_name

@@ -91,12 +91,17 @@ class Encoder:
         ids = torch.full((len(seqs), n), pad, dtype=torch.long)
         lab = torch.full((len(seqs), n), -100, dtype=torch.long)
         att = torch.zeros((len(seqs), n), dtype=torch.long)
-        for i, (s, l) in enumerate(zip(seqs, labels)):
+        for i, (s, lab_i) in enumerate(zip(seqs, labels, strict=True)):
             ids[i, : len(s)] = torch.tensor(s)
-            lab[i, : len(l)] = torch.tensor(l)
+            lab[i, : len(lab_i)] = torch.tensor(lab_i)
             att[i, : len(s)] = 1
-        out = {"input_ids": ids, "attention_mask": att, "labels": lab,
-               "pixel_values": enc["pixel_values"], "image_grid_thw": enc["image_grid_thw"]}
+        out = {
+            "input_ids": ids,
+            "attention_mask": att,
+            "labels": lab,
+            "pixel_values": enc["pixel_values"],
+            "image_grid_thw": enc["image_grid_thw"],
+        }
         if "mm_token_type_ids" in enc:
             mm = torch.zeros_like(ids)
             mm[ids == self.processor.image_token_id] = 1
@@ -110,10 +115,13 @@ def make_batch(c: PretrainConfig, step: int, world: ShapesConfig, enc: Encoder):
     kind = rng.choices(names, weights=[c.mix[k] for k in names])[0]
     wcfg = world_at(world, step / c.total_steps, c.curriculum)
     items = [sample(kind, rng, wcfg) for _ in range(c.batch_size)]
-    return kind, enc.batch([s.render() for s, _, _ in items], [u for _, u, _ in items], [t for _, _, t in items])
+    return kind, enc.batch(
+        [s.render() for s, _, _ in items], [u for _, u, _ in items], [t for _, _, t in items]
+    )
 
 
 # ------------------------------------------------------------------------------------------- evaluation
+
 
 def eval_sets(world: ShapesConfig, n: int, seed: int = 12345):
     """Fixed held-out prompts: localisation (scenes with >= 1 target) and direct counting."""
@@ -133,7 +141,9 @@ def eval_sets(world: ShapesConfig, n: int, seed: int = 12345):
 
 
 @torch.no_grad()
-def generate_texts(model, enc: Encoder, images, texts, max_new_tokens: int, batch_size: int = 50) -> list[str]:
+def generate_texts(
+    model, enc: Encoder, images, texts, max_new_tokens: int, batch_size: int = 50
+) -> list[str]:
     outs = []
     for i in range(0, len(texts), batch_size):
         b = enc.batch(images[i : i + batch_size], texts[i : i + batch_size])
@@ -145,18 +155,21 @@ def generate_texts(model, enc: Encoder, images, texts, max_new_tokens: int, batc
 def evaluate(model, enc: Encoder, world: ShapesConfig, n: int) -> dict:
     model.eval()
     locate, count = eval_sets(world, n)
-    preds = generate_texts(model, enc, [s.render() for s, _, _ in locate], [t for _, t, _ in locate], 24 * world.max_objects)
+    preds = generate_texts(
+        model, enc, [s.render() for s, _, _ in locate], [t for _, t, _ in locate], 24 * world.max_objects
+    )
     ious = []
-    for p, (_, _, gt) in zip(preds, locate):
+    for p, (_, _, gt) in zip(preds, locate, strict=False):
         boxes = [[int(v) for v in m.groups()] for m in BOX_RE.finditer(p)]
         ious.append(union_iou(boxes, gt))
     cpreds = generate_texts(model, enc, [s.render() for s, _, _ in count], [t for _, t, _ in count], 4)
-    acc = sum(p.strip() == a for p, (_, _, a) in zip(cpreds, count)) / len(count)
+    acc = sum(p.strip() == a for p, (_, _, a) in zip(cpreds, count, strict=False)) / len(count)
     model.train()
     return {"iou": sum(ious) / len(ious), "count_acc": acc}
 
 
 # ---------------------------------------------------------------------------------------------- training
+
 
 def _atomic_torch_save(obj, path: Path) -> None:
     tmp = path.with_suffix(".tmp")
@@ -172,7 +185,9 @@ def pretrain(c: PretrainConfig, resume: bool = True, max_minutes: float | None =
     out = Path(c.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     world = ShapesConfig(**c.world)
-    model, processor = build_tiny(c.family, size=c.size, number_tokens="whole", extra_words=SHAPES_WORDS, seed=c.seed)
+    model, processor = build_tiny(
+        c.family, size=c.size, number_tokens="whole", extra_words=SHAPES_WORDS, seed=c.seed
+    )
     enc = Encoder(processor)
     opt = torch.optim.AdamW(model.parameters(), lr=c.lr, betas=(0.9, 0.98), weight_decay=c.weight_decay)
     step, train_seconds = 0, 0.0
@@ -193,7 +208,7 @@ def pretrain(c: PretrainConfig, resume: bool = True, max_minutes: float | None =
         if max_minutes is not None and time.time() - t_start > max_minutes * 60:
             break
         t0 = time.time()
-        kind, batch = make_batch(c, step, world, enc)
+        _kind, batch = make_batch(c, step, world, enc)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, c)
         loss = model(**batch).loss
@@ -205,8 +220,10 @@ def pretrain(c: PretrainConfig, resume: bool = True, max_minutes: float | None =
         train_seconds += time.time() - t0
         losses.append(loss.item())
         if step % 50 == 0:
-            log(f"step {step} loss {sum(losses) / len(losses):.4f} lr {lr_at(step, c):.2e} "
-                f"{train_seconds / step:.3f}s/step ({train_seconds / 60:.1f} min)")
+            log(
+                f"step {step} loss {sum(losses) / len(losses):.4f} lr {lr_at(step, c):.2e} "
+                f"{train_seconds / step:.3f}s/step ({train_seconds / 60:.1f} min)"
+            )
             losses = []
         if step % c.eval_every == 0 or step == c.total_steps:
             m = evaluate(model, enc, world, c.n_eval)
@@ -225,8 +242,22 @@ def pretrain(c: PretrainConfig, resume: bool = True, max_minutes: float | None =
 
                 shutil.rmtree(out / "model.old")
         if step % c.ckpt_every == 0 or step == c.total_steps:
-            _atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                                "train_seconds": train_seconds}, state_path)
-    _atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                        "train_seconds": train_seconds}, state_path)
+            _atomic_torch_save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "step": step,
+                    "train_seconds": train_seconds,
+                },
+                state_path,
+            )
+    _atomic_torch_save(
+        {
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "step": step,
+            "train_seconds": train_seconds,
+        },
+        state_path,
+    )
     return out

@@ -37,8 +37,13 @@ def build_dataset(paths: list[str], cfg: TrainConfig, family_name: str, processo
         return {
             # TRL puts the image before the text of the first user message, as GRIT's prompt has it.
             "prompt": [{"role": "user", "content": user_text(rec["question"], family, cfg.prompt)}],
-            "frame": {"kind": frame.kind, "image_width": frame.image_width, "image_height": frame.image_height,
-                      "extent_x": frame.extent_x, "extent_y": frame.extent_y},
+            "frame": {
+                "kind": frame.kind,
+                "image_width": frame.image_width,
+                "image_height": frame.image_height,
+                "extent_x": frame.extent_x,
+                "extent_y": frame.extent_y,
+            },
         }
 
     return ds.map(add)
@@ -85,9 +90,11 @@ class GroundedEvalCallback(TrainerCallback):
         model.eval()
         gen = Generator(model, self.processor, self.family_name)
         items = [{"image": r["image_abs"], "question": r["question"]} for r in self.records]
-        outs = gen.generate(items, batch_size=16, max_new_tokens=self.cfg.eval_max_new_tokens, prompt_style=self.cfg.prompt)
+        outs = gen.generate(
+            items, batch_size=16, max_new_tokens=self.cfg.eval_max_new_tokens, prompt_style=self.cfg.prompt
+        )
         scored = []
-        for r, o in zip(self.records, outs):
+        for r, o in zip(self.records, outs, strict=False):
             s = score_sample(o.text, r, o.frame)
             s["dataset"] = r.get("dataset") or "eval"
             scored.append(s)
@@ -120,8 +127,11 @@ def _latest_checkpoint(output_dir: str) -> str | None:
     return get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
 
 
-def build_trainer(cfg: TrainConfig, extra_callbacks: list | None = None):
-    """Everything up to ``GRPOTrainer(...)``; returned unstarted so callers (demo, tests) can add callbacks."""
+def build_trainer(cfg: TrainConfig, extra_callbacks: list | None = None, reward_funcs: list | None = None):
+    """Everything up to ``GRPOTrainer(...)``; returned unstarted so callers (demo, tests) can add callbacks.
+
+    ``reward_funcs`` replaces the registry rewards named in the config (one per configured weight); benchmarks
+    use it to compare against plain TRL with a constant reward."""
     from trl import GRPOTrainer
 
     from grit.models.loading import load_model
@@ -135,13 +145,20 @@ def build_trainer(cfg: TrainConfig, extra_callbacks: list | None = None):
     if cfg.lora_r > 0:
         from peft import LoraConfig
 
-        peft_config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                                 target_modules=cfg.lora_target_modules, task_type="CAUSAL_LM")
+        peft_config = LoraConfig(
+            r=cfg.lora_r,
+            lora_alpha=cfg.lora_alpha,
+            lora_dropout=cfg.lora_dropout,
+            target_modules=cfg.lora_target_modules,
+            task_type="CAUSAL_LM",
+        )
     train_ds = build_dataset(cfg.train_data, cfg, family_name, processor)
     args = to_grpo_config(cfg)
     if len(train_ds) * args.num_generations < args.num_generations:
         raise ConfigError("field 'train_data': the training set is empty")
-    rewards = [REGISTRY[name] for name in cfg.rewards]
+    rewards = reward_funcs or [REGISTRY[name] for name in cfg.rewards]
+    if len(rewards) != len(args.reward_weights):
+        raise ConfigError(f"{len(rewards)} reward functions but {len(args.reward_weights)} reward weights")
     cb = GroundedEvalCallback(cfg, family_name, processor) if cfg.eval_every and cfg.eval_data else None
     trainer = GRPOTrainer(
         model=model,

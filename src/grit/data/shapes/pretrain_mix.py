@@ -98,12 +98,19 @@ def sample(kind: str, rng: random.Random, cfg: ShapesConfig) -> tuple[Scene, str
         else:
             what = f"{color} {plural(shape)}"
         objs = scene.matching(color, shape)
-        verb = rng.choice(["Locate every {w}.", "Find all {w}.", "Locate all {w} and output their coordinates in JSON."])
+        verb = rng.choice(
+            ["Locate every {w}.", "Find all {w}.", "Locate all {w} and output their coordinates in JSON."]
+        )
         return scene, verb.format(w=what), boxes_json(objs, cfg)
     if kind == "caption":
         scene = random_scene(rng, cfg)
-        ask = rng.choice(["Describe the image with bounding boxes.", "List the objects and their boxes.",
-                          "Describe the image."])
+        ask = rng.choice(
+            [
+                "Describe the image with bounding boxes.",
+                "List the objects and their boxes.",
+                "Describe the image.",
+            ]
+        )
         return scene, ask, grounded_description(scene)
     style = rng.choice(list(STYLES))
     scene, q = STYLES[style](rng, cfg)
@@ -118,7 +125,11 @@ def sample(kind: str, rng: random.Random, cfg: ShapesConfig) -> tuple[Scene, str
         return scene, "Question: " + q.question + tag_prompt(rng), _tags(think, q.reason, q.answer)
     if kind == "tagcap":
         think = "I look at the objects. " + plain_description(scene)
-        return scene, "Describe the image." + tag_prompt(rng), _tags(think, "I check the objects.", grounded_description(scene))
+        return (
+            scene,
+            "Describe the image." + tag_prompt(rng),
+            _tags(think, "I check the objects.", grounded_description(scene)),
+        )
     raise ValueError(f"unknown pretraining sample kind {kind!r}; known: {', '.join(DEFAULT_MIX)}")
 
 
@@ -129,6 +140,32 @@ def _tags(think: str, rethink: str, answer: str) -> str:
 # Words of the shapes world and its instructions that the tokenizer must know.
 SHAPES_WORDS = sorted(
     set(re.findall(r"[A-Za-z]+", " ".join(TAG_PROMPTS + TAG_EXTRAS + DIRECT_SUFFIXES)))
-    | set("row column part side image objects total describe list locate find output their answer need look "
-          "reflect check plus is are in the of".split())
+    | set(
+        [
+            "row",
+            "column",
+            "part",
+            "side",
+            "image",
+            "objects",
+            "total",
+            "describe",
+            "list",
+            "locate",
+            "find",
+            "output",
+            "their",
+            "answer",
+            "need",
+            "look",
+            "reflect",
+            "check",
+            "plus",
+            "is",
+            "are",
+            "in",
+            "the",
+            "of",
+        ]
+    )
 )

@@ -81,7 +81,11 @@ class Scene:
     cfg: ShapesConfig = field(default_factory=ShapesConfig)
 
     def matching(self, color: str | None = None, shape: str | None = None) -> list[Obj]:
-        return [o for o in self.objects if (color is None or o.color == color) and (shape is None or o.shape == shape)]
+        return [
+            o
+            for o in self.objects
+            if (color is None or o.color == color) and (shape is None or o.shape == shape)
+        ]
 
     def render(self) -> Image.Image:
         cfg = self.cfg
@@ -119,15 +123,27 @@ def random_scene(rng: random.Random, cfg: ShapesConfig, n_objects: int | None = 
     return Scene(objs, cfg)
 
 
-def scene_with(rng: random.Random, cfg: ShapesConfig, required: list[tuple[str, str]], n_objects: int,
-               forbid: Callable[[str, str], bool] = lambda c, s: False) -> Scene:
+def scene_with(
+    rng: random.Random,
+    cfg: ShapesConfig,
+    required: list[tuple[str, str]],
+    n_objects: int,
+    forbid: Callable[[str, str], bool] = lambda c, s: False,
+) -> Scene:
     """A scene containing ``required`` kinds (with multiplicity) plus random fillers not matching ``forbid``."""
     fillers = [k for k in kinds(cfg) if not forbid(*k)]
     n_objects = max(n_objects, len(required))
-    chosen = list(required) + [rng.choice(fillers) for _ in range(n_objects - len(required))] if fillers else list(required)
+    chosen = (
+        list(required) + [rng.choice(fillers) for _ in range(n_objects - len(required))]
+        if fillers
+        else list(required)
+    )
     rng.shuffle(chosen)
     cells = sorted(rng.sample(range(cfg.grid * cfg.grid), len(chosen)))
-    return Scene([Obj(c, s, cell // cfg.grid, cell % cfg.grid) for (c, s), cell in zip(chosen, cells)], cfg)
+    return Scene(
+        [Obj(c, s, cell // cfg.grid, cell % cfg.grid) for (c, s), cell in zip(chosen, cells, strict=False)],
+        cfg,
+    )
 
 
 def plural(shape: str, n: int = 2) -> str:
@@ -145,6 +161,7 @@ def describe(scene: Scene) -> list[tuple[str, list[Obj]]]:
 
 
 # ----------------------------------------------------------------------------------------- questions
+
 
 @dataclass
 class Question:
@@ -173,10 +190,16 @@ def q_count(rng: random.Random, cfg: ShapesConfig) -> tuple[Scene, Question]:
     n = rng.randint(k, cfg.max_objects)
     scene = scene_with(rng, cfg, [(color, shape)] * k, n, forbid=lambda c, s: (c, s) == (color, shape))
     tgt = scene.matching(color, shape)
-    q = rng.choice(["How many {c} {s} are there?", "How many {c} {s} are in the image?", "How many {c} {s} can you see?"])
+    q = rng.choice(
+        ["How many {c} {s} are there?", "How many {c} {s} are in the image?", "How many {c} {s} can you see?"]
+    )
     phrase = _count_phrase(k, color, shape)
     return scene, Question(
-        "count", q.format(c=color, s=plural(shape)), str(k), tgt, "integer",
+        "count",
+        q.format(c=color, s=plural(shape)),
+        str(k),
+        tgt,
+        "integer",
         facts=[(f"There {'is' if k == 1 else 'are'} {phrase}", tgt)],
         reason=f"There {'is' if k == 1 else 'are'} {phrase}, so the answer is {k}.",
     )
@@ -208,9 +231,15 @@ def q_relation(rng: random.Random, cfg: ShapesConfig) -> tuple[Scene, Question]:
     holds = RELATIONS[rel](a, b)
     ans = "yes" if holds else "no"
     return scene, Question(
-        "relation", f"Is the {a.name} {rel} the {b.name}?", ans, [a, b], "yes/no",
-        facts=[(f"The {a.name} is in row {a.row + 1} column {a.col + 1}", [a]),
-               (f"The {b.name} is in row {b.row + 1} column {b.col + 1}", [b])],
+        "relation",
+        f"Is the {a.name} {rel} the {b.name}?",
+        ans,
+        [a, b],
+        "yes/no",
+        facts=[
+            (f"The {a.name} is in row {a.row + 1} column {a.col + 1}", [a]),
+            (f"The {b.name} is in row {b.row + 1} column {b.col + 1}", [b]),
+        ],
         reason=f"The {a.name} is {'' if holds else 'not '}{rel} the {b.name}, so the answer is {ans}.",
     )
 
@@ -226,8 +255,13 @@ def q_exist(rng: random.Random, cfg: ShapesConfig) -> tuple[Scene, Question]:
     ans = "yes" if tgt else "no"
     fact = f"There {'is' if k == 1 else 'are'} {_count_phrase(k, color, shape)}"
     return scene, Question(
-        "exist", f"Is there a {color} {shape} in the image?", ans, tgt, "yes/no",
-        facts=[(fact, tgt)], reason=f"{fact}, so the answer is {ans}.",
+        "exist",
+        f"Is there a {color} {shape} in the image?",
+        ans,
+        tgt,
+        "yes/no",
+        facts=[(fact, tgt)],
+        reason=f"{fact}, so the answer is {ans}.",
     )
 
 
@@ -244,14 +278,20 @@ def q_position(rng: random.Random, cfg: ShapesConfig) -> tuple[Scene, Question]:
     want = rng.random() < 0.5
     for _ in range(100):
         kind = rng.choice(kinds(cfg))
-        scene = scene_with(rng, cfg, [kind], rng.randint(1, cfg.max_objects), forbid=lambda c, s: (c, s) == kind)
+        scene = scene_with(
+            rng, cfg, [kind], rng.randint(1, cfg.max_objects), forbid=lambda c, s, k=kind: (c, s) == k
+        )
         o = scene.matching(*kind)[0]
         side = rng.choice(list(SIDES))
         if SIDES[side](o, cfg.grid) == want:
             break
     ans = "yes" if SIDES[side](o, cfg.grid) else "no"
     return scene, Question(
-        "position", f"Is the {o.name} {side}?", ans, [o], "yes/no",
+        "position",
+        f"Is the {o.name} {side}?",
+        ans,
+        [o],
+        "yes/no",
         facts=[(f"The {o.name} is in row {o.row + 1} column {o.col + 1}", [o])],
         reason=f"The {o.name} is {'' if ans == 'yes' else 'not '}{side}, so the answer is {ans}.",
     )
@@ -268,9 +308,16 @@ def q_attribute(rng: random.Random, cfg: ShapesConfig) -> tuple[Scene, Question]
             break
     q = f"What color is the {a.shape} {rel} the {b.name}?"
     return scene, Question(
-        "attribute", q, a.color, [a, b], "text", choices=list(cfg.colors),
-        facts=[(f"The {b.name} is in row {b.row + 1} column {b.col + 1}", [b]),
-               (f"The {a.shape} {rel} it is {a.color}", [a])],
+        "attribute",
+        q,
+        a.color,
+        [a, b],
+        "text",
+        choices=list(cfg.colors),
+        facts=[
+            (f"The {b.name} is in row {b.row + 1} column {b.col + 1}", [b]),
+            (f"The {a.shape} {rel} it is {a.color}", [a]),
+        ],
         reason=f"The {a.shape} {rel} the {b.name} is {a.color}, so the answer is {a.color}.",
     )
 
@@ -286,9 +333,15 @@ def q_arithmetic(rng: random.Random, cfg: ShapesConfig) -> tuple[Scene, Question
     total = len(t1) + len(t2)
     q = f"How many {k1[0]} {plural(k1[1])} and {k2[0]} {plural(k2[1])} are there in total?"
     return scene, Question(
-        "arithmetic", q, str(total), t1 + t2, "integer",
-        facts=[(f"There {'is' if n1 == 1 else 'are'} {_count_phrase(n1, *k1)}", t1),
-               (f"there {'is' if n2 == 1 else 'are'} {_count_phrase(n2, *k2)}", t2)],
+        "arithmetic",
+        q,
+        str(total),
+        t1 + t2,
+        "integer",
+        facts=[
+            (f"There {'is' if n1 == 1 else 'are'} {_count_phrase(n1, *k1)}", t1),
+            (f"there {'is' if n2 == 1 else 'are'} {_count_phrase(n2, *k2)}", t2),
+        ],
         reason=f"{n1} plus {n2} is {total}, so the answer is {total}.",
     )
 
@@ -296,10 +349,16 @@ def q_arithmetic(rng: random.Random, cfg: ShapesConfig) -> tuple[Scene, Question
 def q_locate(rng: random.Random, cfg: ShapesConfig) -> tuple[Scene, Question]:
     """OVDEval-like single-target localisation: the answer names the object; scored by grounding IoU."""
     kind = rng.choice(kinds(cfg))
-    scene = scene_with(rng, cfg, [kind], rng.randint(1, cfg.max_objects), forbid=lambda c, s: (c, s) == kind)
+    scene = scene_with(
+        rng, cfg, [kind], rng.randint(1, cfg.max_objects), forbid=lambda c, s, k=kind: (c, s) == k
+    )
     o = scene.matching(*kind)[0]
     return scene, Question(
-        "locate", f"Where is the {o.name}?", f"row {o.row + 1} column {o.col + 1}", [o], "text",
+        "locate",
+        f"Where is the {o.name}?",
+        f"row {o.row + 1} column {o.col + 1}",
+        [o],
+        "text",
         facts=[(f"The {o.name} is in row {o.row + 1} column {o.col + 1}", [o])],
         reason=f"The {o.name} is in row {o.row + 1} column {o.col + 1}.",
     )
@@ -316,6 +375,11 @@ STYLES: dict[str, Callable[[random.Random, ShapesConfig], tuple[Scene, Question]
 }
 # Which paper benchmark each style stands in for (the report labels).
 STYLE_BENCHMARK = {
-    "count": "TallyQA", "relation": "VSR", "exist": "MME-existence", "position": "MME-position",
-    "attribute": "GQA", "arithmetic": "MathVista", "locate": "OVDEval",
+    "count": "TallyQA",
+    "relation": "VSR",
+    "exist": "MME-existence",
+    "position": "MME-position",
+    "attribute": "GQA",
+    "arithmetic": "MathVista",
+    "locate": "OVDEval",
 }

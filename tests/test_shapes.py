@@ -1,0 +1,113 @@
+"""The shapes world: determinism, ground truth, balance, and the pretraining mixture's honesty rule."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+
+import pytest
+
+from grit.chain import INTERNVL_GRIT_SUFFIX, QWEN_GRIT_SUFFIX, find_boxes, parse
+from grit.data.shapes import balanced_train_set, generate_split
+from grit.data.shapes.pretrain_mix import DEFAULT_MIX, TAG_EXTRAS, TAG_PROMPTS, grounded_description, sample
+from grit.data.shapes.world import STYLES, ShapesConfig, random_scene
+
+CFG = ShapesConfig()
+
+
+def test_generate_split_is_deterministic_and_valid(tmp_path):
+    from grit.data.schema import read_jsonl
+
+    a = generate_split(tmp_path / "a", 5, seed=3, styles=["count", "relation", "locate"])
+    b = generate_split(tmp_path / "b", 5, seed=3, styles=["count", "relation", "locate"])
+    for style in a:
+        assert a[style].read_bytes() == b[style].read_bytes()
+        recs = read_jsonl(a[style], check_images=True)  # schema + image sizes check
+        assert len(recs) == 5
+    png = sorted((tmp_path / "a" / "images").glob("*.png"))[0]
+    assert png.read_bytes() == (tmp_path / "b" / "images" / png.name).read_bytes()
+
+
+def test_unknown_style_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="unknown shapes styles"):
+        generate_split(tmp_path, 1, seed=0, styles=["nope"])
+
+
+@pytest.mark.parametrize("style", list(STYLES))
+def test_ground_truth_boxes_are_the_question_objects(style):
+    rng = random.Random(0)
+    for _ in range(200):
+        scene, q = STYLES[style](rng, CFG)
+        all_boxes = [o.box(CFG) for o in scene.objects]
+        assert all(o in scene.objects for o in q.targets)
+        assert len({tuple(b) for b in all_boxes}) == len(all_boxes)  # one object per cell
+        if style in ("count", "arithmetic"):
+            assert int(q.answer) == len(q.targets)
+        if style in ("relation", "position", "attribute", "locate"):
+            assert q.targets, "these questions are about specific objects"
+
+
+def test_answers_are_balanced():
+    rng = random.Random(1)
+    for style in ("relation", "exist", "position"):
+        answers = Counter(STYLES[style](rng, CFG)[1].answer for _ in range(400))
+        assert 0.4 < answers["yes"] / 400 < 0.6, (style, answers)
+    counts = Counter(STYLES["count"](rng, CFG)[1].answer for _ in range(500))
+    assert set(counts) == {"0", "1", "2", "3", "4"}
+    assert max(counts.values()) < 2.5 * min(counts.values())
+
+
+def test_balanced_train_set(tmp_path):
+    path = balanced_train_set(tmp_path, n=20, seed=0)
+    recs = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(recs) == 20
+    styles = Counter(r["style"] for r in recs)
+    assert styles == {"count": 10, "relation": 10}
+    rel = Counter(r["answer"] for r in recs if r["style"] == "relation")
+    assert rel == {"yes": 5, "no": 5}
+    counts = Counter(r["answer"] for r in recs if r["style"] == "count")
+    assert counts == {str(k): 2 for k in range(5)}
+
+
+def test_pretraining_never_teaches_question_chosen_boxes():
+    """Choosing what to ground is what GRPO-GR must teach: no pretraining chain boxes the question's objects
+    unless it boxes every object of the image (whole-image chains), and no prompt is the GRIT prompt."""
+    rng = random.Random(0)
+    seen = Counter()
+    for i in range(3000):
+        kind = list(DEFAULT_MIX)[i % len(DEFAULT_MIX)]
+        scene, user, target = sample(kind, rng, CFG)
+        seen[kind] += 1
+        assert QWEN_GRIT_SUFFIX.strip() not in user and INTERNVL_GRIT_SUFFIX.strip() not in user
+        if "<think>" not in target:
+            continue
+        chain = parse(target)
+        think_boxes = sorted(tuple(int(v) for v in b.box.xyxy) for b in chain.boxes if b.box)
+        if not think_boxes:
+            continue
+        assert kind == "wholechain", kind
+        every_object = sorted(tuple(o.box(CFG)) for o in scene.objects)
+        assert think_boxes == every_object
+    assert seen["wholechain"] > 0 and seen["tag"] > 0
+
+
+def test_tag_prompts_are_not_the_grit_prompt():
+    for p in TAG_PROMPTS + [t + e for t in TAG_PROMPTS for e in TAG_EXTRAS]:
+        assert p != QWEN_GRIT_SUFFIX and p != INTERNVL_GRIT_SUFFIX
+        assert "bbox_2d" not in p
+
+
+def test_grounded_description_boxes_every_object_once():
+    rng = random.Random(5)
+    for _ in range(100):
+        scene = random_scene(rng, CFG)
+        boxes = [tuple(int(v) for v in b.box.xyxy) for b in find_boxes(grounded_description(scene))]
+        assert sorted(boxes) == sorted(tuple(o.box(CFG)) for o in scene.objects)
+
+
+def test_world_config_validation():
+    with pytest.raises(ValueError, match="multiple of grid"):
+        ShapesConfig(image_size=85)
+    with pytest.raises(ValueError, match="unknown colours"):
+        ShapesConfig(colors=("red", "mauve"))
