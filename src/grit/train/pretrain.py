@@ -177,23 +177,51 @@ def _atomic_torch_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def pretrain(c: PretrainConfig, resume: bool = True, max_minutes: float | None = None, log=print) -> Path:
-    """Train (or resume) until ``total_steps`` or ``max_minutes``; returns the output folder."""
+def pretrain(
+    c: PretrainConfig,
+    resume: bool = True,
+    max_minutes: float | None = None,
+    stop_at_step: int | None = None,
+    log=print,
+) -> Path:
+    """Train (or resume) until ``total_steps``, ``max_minutes`` or ``stop_at_step``; returns the output folder.
+
+    The data of step ``s`` depends only on (seed, s), so an interrupted and resumed run sees the same batches
+    as an uninterrupted one."""
     from grit.models.tiny import build_tiny
 
     torch.set_num_threads(c.threads)
     out = Path(c.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     world = ShapesConfig(**c.world)
-    model, processor = build_tiny(
-        c.family, size=c.size, number_tokens="whole", extra_words=SHAPES_WORDS, seed=c.seed
-    )
+    init = out / "init"  # the untrained config + tokenizer/processor: a resumed run must not rebuild them
+    if (init / "config.json").is_file():
+        from transformers import AutoConfig, AutoModelForImageTextToText
+
+        from grit.models.loading import load_processor
+
+        processor = load_processor(init, c.family)
+        torch.manual_seed(c.seed)
+        model = AutoModelForImageTextToText.from_config(AutoConfig.from_pretrained(init))
+    else:
+        model, processor = build_tiny(
+            c.family, size=c.size, number_tokens="whole", extra_words=SHAPES_WORDS, seed=c.seed
+        )
+        model.config.save_pretrained(init)
+        model.generation_config.save_pretrained(init)
+        processor.save_pretrained(init)
     enc = Encoder(processor)
     opt = torch.optim.AdamW(model.parameters(), lr=c.lr, betas=(0.9, 0.98), weight_decay=c.weight_decay)
     step, train_seconds = 0, 0.0
     state_path = out / "state.pt"
     if resume and state_path.exists():
         st = torch.load(state_path, weights_only=False)
+        want = st["model"]["model.language_model.embed_tokens.weight"].shape[0]
+        if want != model.config.text_config.vocab_size:
+            raise RuntimeError(
+                f"{state_path}: vocabulary of {want} tokens, but the tokenizer has "
+                f"{model.config.text_config.vocab_size}; restore {init} from the run that wrote the state"
+            )
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["optimizer"])
         step, train_seconds = st["step"], st["train_seconds"]
@@ -206,6 +234,8 @@ def pretrain(c: PretrainConfig, resume: bool = True, max_minutes: float | None =
     losses: list[float] = []
     while step < c.total_steps:
         if max_minutes is not None and time.time() - t_start > max_minutes * 60:
+            break
+        if stop_at_step is not None and step >= stop_at_step:
             break
         t0 = time.time()
         _kind, batch = make_batch(c, step, world, enc)

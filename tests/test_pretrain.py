@@ -1,0 +1,57 @@
+"""Shapes pretraining: a few steps on a tiny model, checkpoints, held-out eval, and exact resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from grit.data.shapes.world import ShapesConfig
+from grit.train.pretrain import PretrainConfig, lr_at, pretrain, world_at
+
+
+def _cfg(out, **kw):
+    return PretrainConfig(
+        out_dir=str(out),
+        size="tiny",
+        batch_size=4,
+        total_steps=6,
+        warmup_steps=2,
+        eval_every=3,
+        ckpt_every=2,
+        n_eval=3,
+        threads=1,
+        **kw,
+    )
+
+
+def test_schedule_and_curriculum():
+    c = PretrainConfig(total_steps=1000, warmup_steps=100, lr=1e-3, min_lr_ratio=0.1)
+    assert lr_at(0, c) == pytest.approx(1e-5)
+    assert lr_at(100, c) == pytest.approx(1e-3)
+    assert lr_at(1000, c) == pytest.approx(1e-4)
+    w = ShapesConfig()
+    assert world_at(w, 0.05, True).max_objects == 2
+    assert world_at(w, 0.2, True).max_objects == 3
+    assert world_at(w, 0.5, True) == w and world_at(w, 0.0, False) == w
+
+
+@pytest.mark.slow
+def test_pretrain_resume_is_exact(tmp_path):
+    straight = pretrain(_cfg(tmp_path / "a"), log=lambda s: None)
+    pretrain(_cfg(tmp_path / "b"), stop_at_step=3, log=lambda s: None)
+    assert torch.load(tmp_path / "b" / "state.pt", weights_only=False)["step"] == 3
+    pretrain(_cfg(tmp_path / "b"), log=lambda s: None)
+    sa = torch.load(straight / "state.pt", weights_only=False)
+    sb = torch.load(tmp_path / "b" / "state.pt", weights_only=False)
+    assert sa["step"] == sb["step"] == 6
+    for k, v in sa["model"].items():
+        assert torch.allclose(v, sb["model"][k], atol=1e-6), k
+    log = [json.loads(x) for x in (straight / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [3, 6]
+    assert {"iou", "count_acc", "train_minutes"} <= set(log[0])
+    from grit.models.loading import load_model
+
+    model, processor, family = load_model(straight / "model")
+    assert family == "qwen2_5_vl"
