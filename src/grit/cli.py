@@ -1,18 +1,44 @@
-"""The ``grit`` command. Parses options and calls library functions; nothing more."""
+"""The ``grit`` command. Parses options and calls library functions; nothing more.
+
+Every command is registered through :class:`GritTyper`, which turns the errors a user can fix (bad data, a
+missing file, an unknown model) into one ``error: ...`` line on stderr and exit status 1 instead of a
+traceback. Set ``GRIT_DEBUG=1`` to get the traceback anyway.
+"""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Literal
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="GRIT: teach multimodal LLMs to think with images.")
-data_app = typer.Typer(no_args_is_help=True, help="Convert benchmarks to GRIT jsonl, validate, generate shapes.")
-models_app = typer.Typer(no_args_is_help=True, help="Model families and offline tiny models.")
-app.add_typer(data_app, name="data")
-app.add_typer(models_app, name="models")
+from grit.models import FAMILY_MODULES
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    """Exception types that mean "fix your input", not "grit has a bug"."""
+    from grit.data.schema import GritDataError
+    from grit.errors import GritUserError
+
+    known: list[type[BaseException]] = [
+        GritUserError,
+        GritDataError,  # includes the converters' ConvertError
+        ValueError,  # bad option values, unknown formats/styles/families
+        FileNotFoundError,
+        IsADirectoryError,
+        NotADirectoryError,
+        PermissionError,
+    ]
+    loading = sys.modules.get("grit.models.loading")  # imports torch, so only look if a command loaded it
+    if loading is not None:
+        known.append(loading.ModelLoadError)
+    return tuple(known)
 
 
 def fail(msg: str, code: int = 1) -> None:
@@ -20,9 +46,340 @@ def fail(msg: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a command, reporting user errors as ``error: <message>`` (exit 1)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except _user_error_types() as e:
+            if os.environ.get("GRIT_DEBUG"):
+                raise
+            from grit.data.schema import GritDataError
+
+            msg = str(e).strip() or type(e).__name__
+            # Data errors are a list of file:line: field lines; anything else is folded onto one line.
+            fail(msg if isinstance(e, GritDataError) else " ".join(msg.split()))
+
+    return wrapper
+
+
+class GritTyper(typer.Typer):
+    """A Typer whose commands all report user errors through :func:`user_errors`."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        register = super().command(*args, **kwargs)
+        return lambda fn: register(user_errors(fn))
+
+
+app = GritTyper(
+    add_completion=False, no_args_is_help=True, help="GRIT: teach multimodal LLMs to think with images."
+)
+data_app = GritTyper(
+    no_args_is_help=True, help="Convert benchmarks to GRIT jsonl, validate, generate shapes."
+)
+models_app = GritTyper(no_args_is_help=True, help="Model families and offline tiny models.")
+app.add_typer(data_app, name="data")
+app.add_typer(models_app, name="models")
+
+FamilyName = Literal[tuple(FAMILY_MODULES)]  # typer turns a Literal into a choice
+
+
+def console():
+    """A rich console on stdout, created per call so it follows redirection (and CliRunner)."""
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+# ================================================================================================ data
+
+
+TRUE_WORDS = ("true", "yes", "on", "1")
+FALSE_WORDS = ("false", "no", "off", "0")
+
+
+def parse_opts(pairs: list[str], fn: Callable[..., Any] | None) -> dict[str, Any]:
+    """``key=value`` strings → keyword arguments, typed after the converter's defaults (bool, int, else str)."""
+    params = inspect.signature(fn).parameters if fn is not None else {}
+    opts: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise ValueError(f"--opt {pair!r}: expected key=value")
+        param = params.get(key)
+        default = param.default if param is not None else None
+        annotation = str(param.annotation) if param is not None else ""
+        if isinstance(default, bool) or annotation.startswith("bool"):
+            word = value.strip().lower()
+            if word not in TRUE_WORDS + FALSE_WORDS:
+                raise ValueError(f"--opt {key}={value}: expected true or false")
+            opts[key] = word in TRUE_WORDS
+        elif isinstance(default, int) or annotation.startswith("int"):
+            try:
+                opts[key] = int(value)
+            except ValueError:
+                raise ValueError(f"--opt {key}={value}: expected an integer") from None
+        else:
+            opts[key] = value
+    return opts
+
+
+@data_app.command("convert")
+def data_convert(
+    inputs: list[Path] = typer.Argument(None, help="Source annotation file(s), in the order --list shows."),
+    fmt: str = typer.Option(None, "--from", help="Source benchmark format (see --list)."),
+    out: Path = typer.Option(None, "--out", "-o", help="GRIT jsonl file to write."),
+    image_root: Path = typer.Option(
+        None, help="Folder holding the benchmark's images (sizes are read from them)."
+    ),
+    sizes: Path = typer.Option(None, help="JSON/jsonl of image sizes, when the images are not at hand."),
+    opt: list[str] = typer.Option(None, "--opt", help="Converter option key=value (repeatable; see --list)."),
+    list_formats: bool = typer.Option(
+        False, "--list", help="List the formats with their inputs and options."
+    ),
+) -> None:
+    """Convert official benchmark annotations to GRIT jsonl (validated, written atomically)."""
+    from grit.data.convert import CONVERTERS, convert, describe
+
+    if list_formats:
+        for name in CONVERTERS:
+            typer.echo(describe(name))
+        return
+    if not fmt:
+        fail(f"--from FORMAT is required; one of {', '.join(CONVERTERS)} (see --list)")
+    if not inputs:
+        fail(f"give the input file(s); usage: {describe(fmt) if fmt in CONVERTERS else '--list'}")
+    if out is None:
+        fail("--out OUT.jsonl is required")
+    opts = parse_opts(opt or [], CONVERTERS.get(fmt))
+    if sizes is not None:
+        opts["sizes"] = str(sizes)
+    n = convert(fmt, inputs, out, image_root=image_root, **opts)
+    typer.echo(f"wrote {n} {fmt} records to {out}")
+
+
+@data_app.command("validate")
+def data_validate(
+    files: list[Path] = typer.Argument(..., help="GRIT jsonl files."),
+    image_root: Path = typer.Option(
+        None, help="Folder relative image paths start from (default: each file's folder)."
+    ),
+    check_images: bool = typer.Option(True, help="Open every image and check its size against width/height."),
+) -> None:
+    """Check GRIT jsonl files; print every problem as file:line: field ... and exit 1 if there is any."""
+    from grit.data.convert import validate_files
+
+    errors = validate_files(files, image_root=image_root, check_images=check_images)
+    for e in errors:
+        typer.echo(str(e))
+    if errors:
+        n_bad = len({e.file for e in errors})
+        fail(f"{len(errors)} error(s) in {n_bad} of {len(files)} file(s)")
+    n_records = sum(1 for f in files for line in f.read_text(encoding="utf-8").splitlines() if line.strip())
+    typer.echo(f"ok: {len(files)} file(s), {n_records} records")
+
+
+def split_list(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+@data_app.command("shapes")
+def data_shapes(
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the jsonl files and images/."),
+    n_per_style: int = typer.Option(100, min=0, help="Test records per style (0: no test sets)."),
+    seed: int = typer.Option(0, help="Same seed and options, byte-identical files."),
+    styles: str = typer.Option(None, help="Comma-separated test styles (default: all)."),
+    name: str = typer.Option("test", help="File prefix of the test sets: NAME_STYLE.jsonl."),
+    train: int = typer.Option(0, min=0, help="Also write train.jsonl: N balanced GRPO training records."),
+    train_styles: str = typer.Option("count,relation", help="Styles of the training set, alternating."),
+    image_size: int = typer.Option(None, help="Image side in pixels (default 84)."),
+    grid: int = typer.Option(None, help="Grid cells per side (default 3)."),
+    object_size: int = typer.Option(None, help="Object side in pixels (default 20)."),
+    max_objects: int = typer.Option(None, help="Most objects per scene (default 5)."),
+    colors: str = typer.Option(None, help="Comma-separated colours (default red,green,blue)."),
+    shapes: str = typer.Option(
+        None, help="Comma-separated shapes: circle, square, triangle (default circle,square)."
+    ),
+) -> None:
+    """Generate synthetic shapes sets in the style of GRIT's benchmarks (GRIT jsonl + PNG images)."""
+    from grit.data.shapes import balanced_train_set, generate_split
+    from grit.data.shapes.world import STYLES, ShapesConfig
+
+    world = {"image_size": image_size, "grid": grid, "object_size": object_size, "max_objects": max_objects}
+    world = {k: v for k, v in world.items() if v is not None}
+    if colors:
+        world["colors"] = tuple(split_list(colors) or ())
+    if shapes:
+        world["shapes"] = tuple(split_list(shapes) or ())
+    cfg = ShapesConfig(**world)
+    test_styles = split_list(styles) or list(STYLES)
+    if n_per_style:
+        for style, path in generate_split(out, n_per_style, seed, test_styles, cfg, name=name).items():
+            typer.echo(f"wrote {n_per_style} {style} records to {path}")
+    if train:
+        wanted = tuple(split_list(train_styles) or ())
+        unknown = [s for s in wanted if s not in STYLES]
+        if unknown or not wanted:
+            raise ValueError(
+                f"unknown --train-styles {unknown or train_styles!r}; known: {', '.join(STYLES)}"
+            )
+        path = balanced_train_set(out, train, seed, wanted, cfg)
+        typer.echo(f"wrote {train} training records ({', '.join(wanted)}) to {path}")
+    typer.echo(f"images in {Path(out) / 'images'}")
+
+
+# ============================================================================================== models
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """The model families grit knows: what loads them and how their boxes are written."""
+    from rich import box
+    from rich.table import Table
+
+    from grit.models import list_families
+
+    rows = list_families()
+    table = Table(
+        title="model families", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 1, 0, 0)
+    )
+    for col in ("family", "model types", "transformers class", "frame", "box style"):
+        table.add_column(col, no_wrap=col != "model types")
+    for row in rows:
+        table.add_row(
+            row["name"], ", ".join(row["model_types"]), row["model_class"], row["frame"], row["box_style"]
+        )
+    out = console()
+    out.print(table)
+    frames = {row["frame"]: row["frame_description"] for row in rows}
+    for frame, description in frames.items():
+        out.print(f"  {frame}: boxes in {description}")
+
+
+@models_app.command("tiny")
+def models_tiny(
+    family: FamilyName = typer.Option(..., help="Model family."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to save the model and processor in."),
+    size: Literal["tiny", "small"] = typer.Option("tiny", help="About 0.5M or 2M parameters."),
+    number_tokens: Literal["digits", "whole"] = typer.Option(
+        "digits", help="Numbers as digit tokens or whole-number tokens."
+    ),
+    seed: int = typer.Option(0, help="Initialisation seed."),
+) -> None:
+    """Build a tiny randomly initialised model of a real family, offline (for tests and the shapes demo)."""
+    from grit.models.tiny import build_tiny
+
+    model, _ = build_tiny(family, out, size=size, number_tokens=number_tokens, seed=seed)
+    n_params = sum(p.numel() for p in model.parameters())
+    typer.echo(f"wrote a {size} {family} model ({n_params / 1e6:.2f}M parameters) to {out}")
+
+
+# =============================================================================================== infer
+
+
+def _num(v: float) -> str:
+    return f"{v:g}"
+
+
+def print_chain(rec: dict[str, Any]) -> None:
+    """The chain for a person: think / rethink / answer, then every box as written and in original pixels."""
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    out = console()
+    img, frame = rec["image"], rec["frame"]
+    out.print(Text.assemble(("question: ", "bold"), rec["question"]))
+    out.print(
+        Text(
+            f"family {rec['family']} · image {img['width']}x{img['height']} · boxes written in frame "
+            f"{frame['kind']} ({_num(frame['extent'][0])}x{_num(frame['extent'][1])})",
+            style="dim",
+        )
+    )
+    if rec["think"] is None and rec["answer"] is None:
+        text = Text(rec["completion"].strip() or "(empty)")
+        out.print(Panel(text, title="completion (no GRIT tags)", title_align="left"))
+    for part in ("think", "rethink"):
+        if rec[part] is not None:
+            out.print(Panel(Text(rec[part].strip()), title=part, title_align="left"))
+    if rec["boxes"]:
+        table = Table(title="boxes in the think part")
+        for col in ("#", "label", f"as written ({frame['kind']})", "original pixels", "valid"):
+            table.add_column(col, no_wrap=col not in ("label", "valid"))
+        for i, b in enumerate(rec["boxes"], start=1):
+            pixels = ", ".join(_num(v) for v in b["box"]) if b["box"] is not None else "-"
+            status = Text("yes", style="green") if b["valid"] else Text(f"no: {b['error']}", style="red")
+            table.add_row(
+                str(i), Text(b["label"] or "-"), ", ".join(_num(v) for v in b["coords"]), pixels, status
+            )
+        out.print(table)
+    else:
+        out.print("no boxes in the think part")
+    out.print(Text.assemble(("answer: ", "bold"), rec["answer_text"] or "(none)"))
+    if rec["strict_format"]:
+        out.print(Text("grounded format: ok (tags in order, at least one valid box)", style="green"))
+    elif rec["tags_ok"]:
+        out.print(Text("grounded format: tags ok but no valid box", style="yellow"))
+    else:
+        out.print(Text("grounded format: tags missing or out of order", style="yellow"))
+    if not rec["finished"]:
+        out.print(Text(f"stopped after {rec['n_new_tokens']} new tokens (--max-new-tokens)", style="yellow"))
+    for kind, path in rec["written"].items():
+        out.print(f"wrote {kind}: {path}")
+
+
+@app.command("infer")
+def infer_cmd(
+    model: str = typer.Option(..., help="Model folder or hub id."),
+    image: Path = typer.Option(..., help="Image file."),
+    question: str = typer.Option(..., help="The question about the image."),
+    family: FamilyName = typer.Option(None, help="Model family (default: from config.json)."),
+    out_png: Path = typer.Option(None, help="Image with the boxes drawn (default: ./<image stem>.grit.png)."),
+    no_png: bool = typer.Option(False, "--no-png", help="Do not write the image with boxes."),
+    html: Path = typer.Option(None, help="Also write the chain as an HTML page."),
+    as_json: bool = typer.Option(False, "--json", help="Print only the machine-readable record (JSON)."),
+    max_new_tokens: int = typer.Option(512, min=1),
+    temperature: float = typer.Option(0.0, min=0.0, help="0: greedy decoding."),
+    device: str = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: cuda when available)."),
+    prompt_style: str = typer.Option(
+        "grit", help="grit (the GRIT prompt), vanilla (bare question) or a template."
+    ),
+) -> None:
+    """Answer a question about an image with grounded reasoning and draw the boxes on the image."""
+    from grit.infer import infer
+
+    if out_png is None and not no_png:
+        out_png = Path(f"{image.stem}.grit.png")
+    rec = infer(
+        model,
+        image,
+        question,
+        family=family,
+        out_png=None if no_png else out_png,
+        html=html,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        device=device,
+        prompt_style=prompt_style,
+    )
+    if as_json:
+        typer.echo(json.dumps(rec, ensure_ascii=False, indent=2))
+    else:
+        print_chain(rec)
+
+
+# ============================================================================================ training
+
+
 @app.command("pretrain-shapes")
 def pretrain_shapes(
-    out: Path = typer.Option(Path("checkpoints/shapes-base"), help="Output folder (state.pt, log.jsonl, model/)."),
+    out: Path = typer.Option(
+        Path("checkpoints/shapes-base"), help="Output folder (state.pt, log.jsonl, model/)."
+    ),
     steps: int = typer.Option(40000, help="Total optimiser steps (the cosine schedule spans them)."),
     batch_size: int = typer.Option(16),
     lr: float = typer.Option(1e-3),
@@ -31,14 +388,25 @@ def pretrain_shapes(
     size: str = typer.Option("small"),
     threads: int = typer.Option(2),
     eval_every: int = typer.Option(1000),
-    max_minutes: float = typer.Option(None, help="Stop after this many minutes (resume later with the same command)."),
+    max_minutes: float = typer.Option(
+        None, help="Stop after this many minutes (resume later with the same command)."
+    ),
     resume: bool = typer.Option(True, help="Resume from OUT/state.pt when it exists."),
 ) -> None:
     """Pretrain the tiny shapes base model (seeded, resumable; checkpoints every 250 steps)."""
     from grit.train.pretrain import PretrainConfig, pretrain
 
-    cfg = PretrainConfig(out_dir=str(out), total_steps=steps, batch_size=batch_size, lr=lr, seed=seed,
-                         family=family, size=size, threads=threads, eval_every=eval_every)
+    cfg = PretrainConfig(
+        out_dir=str(out),
+        total_steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        family=family,
+        size=size,
+        threads=threads,
+        eval_every=eval_every,
+    )
     pretrain(cfg, resume=resume, max_minutes=max_minutes, log=lambda s: typer.echo(s))
 
 
@@ -48,5 +416,3 @@ def main() -> None:  # pragma: no cover - console entry
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
-
-_ = json  # used by commands added below
