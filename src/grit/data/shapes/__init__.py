@@ -14,7 +14,7 @@ def make_record(style: str, rng: random.Random, cfg: ShapesConfig, image_name: s
     """One (scene image, GRIT record) pair of ``style``."""
     scene, q = STYLES[style](rng, cfg)
     rec = {
-        "id": image_name.rsplit(".", 1)[0],
+        "id": Path(image_name).stem,
         "question": q.question,
         "answer": q.answer,
         "image": image_name,
@@ -80,6 +80,9 @@ def balanced_train_set(
     """The GRPO training triplets: ``n`` records, styles alternating (like the paper's 10 TallyQA + 10 VSR),
     yes/no answers equally often and counts spread over 0..4, so a constant answer cannot earn the reward."""
     cfg = cfg or ShapesConfig()
+    unknown = [s for s in styles if s not in STYLES]
+    if unknown or not styles:
+        raise ValueError(f"unknown shapes styles {unknown or styles}; known: {', '.join(STYLES)}")
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     rng = random.Random(f"{seed}-train")
