@@ -3,18 +3,21 @@
 Builds a deterministic mix (seed 0) of ~300-character completions — well-formed Qwen and InternVL chains,
 chains without boxes, broken tags, tag spam, repetition loops, plain answers — and times every reward in
 ``grit.rewards.REGISTRY`` the way TRL calls them: batch by batch, one reward after another on the same batch
-(so a completion is parsed once and the parse is shared through the rewards' cache). Prints one line, then JSON.
+(so a completion is parsed once and the parse is shared through the rewards' cache), best of
+``--repeats`` passes. Prints one line, then JSON.
 
-    python benchmarks/bench_rewards.py [--n 20000] [--batch 64]
+    python benchmarks/bench_rewards.py [--n 20000] [--batch 64] [--repeats 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import time
+import timeit
 
 from grit import rewards
 from grit.chain import parse, render_box
@@ -68,6 +71,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=20_000)
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
 
     rng = random.Random(0)
@@ -93,35 +97,43 @@ def main() -> None:
         f([completion(random.Random(1), -k)[0] for k in range(64)], **batches[0][1])
     rewards._parse_cached.cache_clear()
 
-    per_reward = dict.fromkeys(names, 0.0)
-    t0 = time.perf_counter()
-    for comps, kwargs in batches:
-        for name, f in zip(names, funcs, strict=True):
-            t = time.perf_counter()
-            f(comps, **kwargs)
-            per_reward[name] += time.perf_counter() - t
-    total = time.perf_counter() - t0
+    def run_pass() -> tuple[float, float, dict[str, float]]:
+        rewards._parse_cached.cache_clear()
+        per_reward = dict.fromkeys(names, 0.0)
+        w0, c0 = time.perf_counter(), time.process_time()
+        for comps, kwargs in batches:
+            for name, f in zip(names, funcs, strict=True):
+                t = time.perf_counter()
+                f(comps, **kwargs)
+                per_reward[name] += time.perf_counter() - t
+        return time.perf_counter() - w0, time.process_time() - c0, per_reward
 
-    t = time.perf_counter()
-    for text in texts:
-        parse(text)
-    parse_only = time.perf_counter() - t
+    # Best of several passes: the machine may be shared, and the fastest pass is the least disturbed one.
+    wall, cpu, per_reward = min((run_pass() for _ in range(args.repeats)), key=lambda r: r[0])
+    parse_only = min(timeit.repeat(lambda: [parse(t) for t in texts], number=1, repeat=args.repeats))
+    no_judge = wall - per_reward.get("answer_accuracy", 0.0)
 
     result = {
         "completions": args.n,
         "batch": args.batch,
+        "repeats": args.repeats,
         "mean_chars": round(sum(map(len, texts)) / len(texts), 1),
         "rewards": names,
         "judge": judge or "not available (answer_accuracy skipped)",
-        "completions_per_s": round(args.n / total),
+        "completions_per_s": round(args.n / wall),
+        "completions_per_cpu_s": round(args.n / cpu),
+        "completions_per_s_without_judge": round(args.n / no_judge),
         "parse_only_completions_per_s": round(args.n / parse_only),
         "us_per_completion_by_reward": {k: round(v / args.n * 1e6, 2) for k, v in per_reward.items()},
         "python": platform.python_version(),
         "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "load_avg_1min": round(os.getloadavg()[0], 2),
     }
     print(
         f"parse + {len(names)} rewards: {result['completions_per_s']:,} completions/s "
-        f"({result['mean_chars']} chars avg, batch {args.batch}, judge: {result['judge']})"
+        f"({result['completions_per_s_without_judge']:,}/s without the judge; {result['mean_chars']} chars avg, "
+        f"batch {args.batch}, judge: {result['judge']}, load {result['load_avg_1min']} on {result['cpus']} CPUs)"
     )
     print(json.dumps(result, indent=2))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -374,3 +375,26 @@ def test_adversarial_inputs_are_fast(text):
 def test_box_count_is_capped():
     boxes = find_boxes("[1, 2, 3, 4] " * (MAX_BOXES + 500))
     assert len(boxes) == MAX_BOXES
+
+
+_num = st.one_of(st.integers(-100, 3000), st.floats(-100, 3000, allow_nan=False).map(lambda v: round(v, 2)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    nums=st.lists(_num, min_size=3, max_size=5),
+    label=st.text(st.characters(blacklist_categories=("Cs",)), max_size=15),
+    label_first=st.booleans(),
+)
+def test_fast_path_objects_match_the_general_scanner(nums, label, label_first):
+    # Objects with "bbox_2d" in double quotes take a one-regex fast path; 'bbox_2d' in single quotes takes the
+    # general token scanner. Both must read the same boxes.
+    lst = "[" + ", ".join(map(str, nums)) + "]"
+    lab = json.dumps(label, ensure_ascii=False)
+    fast = f'{{"label": {lab}, "bbox_2d": {lst}}}' if label_first else f'{{"bbox_2d": {lst}, "label": {lab}}}'
+    slow = fast.replace('"bbox_2d"', "'bbox_2d'")
+    a, b = find_boxes(fast), find_boxes(slow)
+    assert [(x.raw, x.span, x.coords, x.label, x.box, x.error) for x in a] == [
+        (x.raw, x.span, x.coords, x.label, x.box, x.error) for x in b
+    ]
+    assert len(a) == 1 and a[0].label == (label.strip() or None)

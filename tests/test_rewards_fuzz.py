@@ -11,8 +11,9 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from grit.boxes import Frame, InvalidBox, normalize_box
 from grit.chain import parse
-from grit.rewards import RANGES, REGISTRY
+from grit.rewards import RANGES, REGISTRY, fits
 
 BATCH = 8
 EXAMPLES = 1300  # x BATCH = 10,400 completions per reward
@@ -132,3 +133,29 @@ def test_parse_spans_and_flags_are_consistent(text):
         assert (b.box is None) != (b.error is None)
     assert c.strict_format == (c.tags_ok and bool(c.valid_boxes))
     assert not c.tags_ok or c.reasoning_ok
+
+
+frames = st.builds(
+    lambda kind, w, h: {"pixels": Frame.pixels, "norm": Frame.norm1000, "resized": Frame.qwen_resized}[kind](
+        w, h
+    ),
+    st.sampled_from(["pixels", "norm", "resized"]),
+    st.integers(20, 4000),  # aspect ratio <= 200, as the Qwen processor requires
+    st.integers(20, 4000),
+)
+coord = st.one_of(st.integers(-50_000, 50_000), st.floats(-50_000, 50_000, allow_nan=False))
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(coord, min_size=4, max_size=4), frames)
+def test_fits_agrees_with_normalize_box(coords, frame):
+    try:
+        box = normalize_box(coords)
+    except InvalidBox:
+        return
+    try:
+        normalize_box(coords, frame)
+        expected = True
+    except InvalidBox:
+        expected = False
+    assert fits(box, frame) == expected

@@ -154,8 +154,13 @@ _LABEL_BODY = r'"((?:[^"\\\n]|\\.){0,200})"|' + r"'([^'\\\n]{0,200})'"
 # character class lets `re` skip the rest of the text in C, which makes the scan several times faster.
 # Every repetition is bounded, so no input can make a pattern backtrack badly.
 _TRIGGER_RE = re.compile(r"[\"'<{}\[(\d-]")
+_QLIST = rf"(\[\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*\])"
+_QLABEL = r'"label"\s*:\s*"((?:[^"\\\n]|\\.){0,200})"'
 _TOKEN_RE = re.compile(
-    r"(?P<bkey>[\"']bbox(?:_2d)?[\"']\s*:\s*)"
+    # Fast paths for the common one-box Qwen objects; everything else goes through the general tokens below.
+    rf'(?P<qobj>\{{\s*"bbox_2d"\s*:\s*{_QLIST}\s*(?:,\s*{_QLABEL}\s*)?\}})'
+    rf'|(?P<qobj_lf>\{{\s*{_QLABEL}\s*,\s*"bbox_2d"\s*:\s*{_QLIST}\s*\}})'
+    r"|(?P<bkey>[\"']bbox(?:_2d)?[\"']\s*:\s*)"
     rf"|(?P<label>[\"']label[\"']\s*:\s*(?:{_LABEL_BODY}))"
     r"|(?P<ref><ref>([^<]{0,200})</ref>)"
     r"|(?P<box><box>)|(?P<ebox></box>)"
@@ -257,14 +262,11 @@ class _Scanner:
                     return q
         m = _BAD_VALUE_RE.match(text, p, end)
         stop = m.end() if m else p
-        r = self.add(
-            p,
-            stop,
-            (),
-            "bbox_2d has no value"
-            if stop == p
-            else f"bbox_2d value {_short(text[p:stop])} is not a list of 4 numbers",
-        )
+        if stop == p:
+            error = "bbox_2d has no value"
+        else:
+            error = f"bbox_2d value {_short(text[p:stop])} is not a list of 4 numbers"
+        r = self.add(p, stop, (), error)
         self.group.append(("B", [r]))
         return stop
 
@@ -282,29 +284,35 @@ class _Scanner:
             if t is None:
                 break
             s = t.start()
-            c = text[s]
-            if (c == "-" or c.isdigit()) and s > 0 and (text[s - 1].isalnum() or text[s - 1] in "._-"):
-                pos = (
-                    _DIGITS_RE.match(text, s, end).end() or s + 1
-                )  # inside a word or number: no box starts here
+            numeric = text[s] == "-" or text[s].isdigit()
+            if numeric and s > 0 and (text[s - 1].isalnum() or text[s - 1] in "._-"):
+                pos = _skip_number(text, s, end)  # inside a word or a longer number: no box starts here
                 continue
             m = _TOKEN_RE.match(text, s, end)
             if m is None:
-                pos = (_DIGITS_RE.match(text, s, end).end() or s + 1) if c == "-" or c.isdigit() else s + 1
+                pos = _skip_number(text, s, end) if numeric else s + 1
                 continue
             kind, e = m.lastgroup, m.end()
             pos = e
-            if kind == "bkey":
+            if kind == "qobj" or kind == "qobj_lf":
+                self.flush()
+                g = m.lastindex
+                lab, g = (m.group(g + 6), g + 1) if kind == "qobj" else (m.group(g + 1), g + 2)
+                if not in_box:
+                    self.add(
+                        m.start(g),
+                        m.end(g),
+                        [_number(m.group(g + k)) for k in range(1, 5)],
+                        label=_unescape(lab or ""),
+                    )
+            elif kind == "bkey":
                 if in_box:
                     continue
                 pos = self.bbox_value(e, end)
             elif kind == "label":
                 if not in_box:
-                    raw = (
-                        m.group(m.lastindex + 1)
-                        if m.group(m.lastindex + 1) is not None
-                        else m.group(m.lastindex + 2)
-                    )
+                    g = m.lastindex
+                    raw = m.group(g + 1) if m.group(g + 1) is not None else m.group(g + 2)  # "..." or '...'
                     self.group.append(("L", _unescape(raw)))
             elif kind in ("obj", "cobj"):
                 self.flush()
@@ -352,6 +360,11 @@ class _Scanner:
                     error = str(exc)
             out.append(ChainBox(self.text[s:e], (s, e), coords, label, box, error))
         return out
+
+
+def _skip_number(text: str, s: int, end: int) -> int:
+    """Position after the number (or lone '-') starting at ``s``."""
+    return _DIGITS_RE.match(text, s, end).end() or s + 1
 
 
 def _short(s: str, n: int = 40) -> str:

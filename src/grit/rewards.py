@@ -7,8 +7,9 @@ TRL conversational completions (``[{"role": "assistant", "content": ...}]``, con
 keywords that TRL passes (``prompts``, ``completion_ids``, ``trainer_state``, ...) are ignored.
 
 Rewards are *total*: any completion (empty, huge, binary junk, None content, 10,000 boxes) gets a finite
-float in the documented range. The one exception is configuration: the answer rewards raise ``ValueError``
-when the ``answer`` column is missing, because a silent 0 would train on nothing.
+float in the documented range. The one exception is configuration: ``answer_accuracy`` and ``answer_bleu``
+raise ``ValueError`` when the ``answer`` column is missing, too short or holds None, because a silent 0
+would train on nothing.
 
 Ranges and deviations from the authors' released code (``grpo-gr/rewards.py``), all deliberate:
 
@@ -22,24 +23,34 @@ grounded_reasoning_format  0–0.5   a tag earns its point only when it occurs *
 grounded_region_format     0–0.5   needs well-formed think/rethink tags and ≥1 *valid* box inside
                                    <think> (the code: any ``\\d+, \\d+, \\d+, \\d+`` before <rethink>)
 grounded_target_counting   0–1     decided per item (the code read only the batch's first dataset tag);
-                                   counts valid boxes inside <think> of a chain with well-formed tags;
-                                   accepts number words; a non-numeric answer scores 0 (the code crashed)
+                                   counting = dataset tag containing "tally"/"count" (the code: exactly
+                                   "tallyqa"), or a "how many" question when there is no dataset column;
+                                   counts valid boxes inside <think> of a chain with well-formed
+                                   think/rethink tags (the code: quadruples before <rethink>); accepts
+                                   number words ("two"); a non-numeric answer scores 0 (the code crashed)
 answer_accuracy            0–1     binary offline judge (or any injected judge) instead of GPT-4o's
                                    string-split score; judges every item (the code gave OVD items 0);
-                                   judge errors are logged, not swallowed silently
+                                   prediction = text after the *last* <answer> up to </answer> (the code:
+                                   after the first); judge errors are logged, not swallowed silently.
+                                   As in the code, no <answer> tag scores 0
 answer_bleu                0–0.1   answer = text after the *last* <answer> up to </answer> (the code took
-                                   everything after the first <answer>, closing tag included)
+                                   everything after the first <answer>, closing tag included); BLEU-1
+                                   computed here instead of with nltk (same formula)
 answer_format              0–0.5   none
 repetition                 0–0.5   share of word 8-grams that repeat an earlier one, anywhere in the text
                                    (the code compared each 8-gram only with the next one and subtracted a
                                    token-id variant, range −0.5–0.5); text only
 ========================== ======= ====================================================================
 
-Boxes count as valid when :func:`grit.boxes.normalize_box` accepts them in the item's frame. The rewards do
-not know the model family, so with ``width``/``height`` known a box is valid if it lies (at least partly)
-inside the image in *either* the Qwen2.5-VL resized-pixel frame or the 0–1000 frame; a per-item ``frame``
-column (a :class:`~grit.boxes.Frame` or its field dict) overrides that. Without a size only NaN, absurd
-(>1e7) and zero-area boxes are rejected.
+Boxes count as valid when :func:`grit.boxes.normalize_box` accepts them in the item's frame (see
+:func:`fits`). The rewards do not know the model family, so with ``width``/``height`` known a box is valid if
+it lies (at least partly) inside the image in *either* the Qwen2.5-VL resized-pixel frame (the processor's
+default pixel budget, the largest Qwen frame) or the 0–1000 frame; a per-item ``frame`` column (a
+:class:`~grit.boxes.Frame` or its field dict) overrides that. Without a size only unparseable, absurd
+(>1e7) and zero-area boxes are rejected. Other missing columns: see each reward's docstring.
+
+Each completion is parsed once per training step: :func:`grit.chain.parse` results are shared between the
+rewards through a small LRU cache (completions up to 20,000 characters).
 """
 
 from __future__ import annotations
@@ -52,7 +63,7 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 from grit import chain as chain_mod
-from grit.boxes import Frame, InvalidBox, normalize_box
+from grit.boxes import ABSURD_FACTOR, Box, Frame
 from grit.chain import GroundedChain
 
 log = logging.getLogger(__name__)
@@ -142,23 +153,24 @@ def _frames(kwargs: dict, i: int) -> tuple[Frame, ...]:
     return _size_frames(w, h) if w and h else ()
 
 
+def fits(box: Box, frame: Frame) -> bool:
+    """Would :func:`grit.boxes.normalize_box` accept this already-normalised (sorted, finite) box in ``frame``?
+
+    The same two tests — not absurdly far outside, non-zero area after clipping — written out, because the
+    rewards run it for every box of every completion; a property test checks it agrees with normalize_box.
+    """
+    ex, ey = frame.extent_x, frame.extent_y
+    lim_x, lim_y = ABSURD_FACTOR * ex, ABSURD_FACTOR * ey
+    if max(-box.x1, box.x2) > lim_x or max(-box.y1, box.y2) > lim_y:
+        return False
+    return min(box.x2, ex) > max(box.x1, 0.0) and min(box.y2, ey) > max(box.y1, 0.0)
+
+
 def _n_valid_boxes(c: GroundedChain, frames: tuple[Frame, ...]) -> int:
     """Valid boxes inside <think>; with frames, a box must fit at least one of them."""
-    n = 0
-    for b in c.boxes:
-        if b.box is None:
-            continue
-        if not frames:
-            n += 1
-            continue
-        for f in frames:
-            try:
-                normalize_box(b.coords, f)
-            except InvalidBox:
-                continue
-            n += 1
-            break
-    return n
+    if not frames:
+        return sum(1 for b in c.boxes if b.box is not None)
+    return sum(1 for b in c.boxes if b.box is not None and any(fits(b.box, f) for f in frames))
 
 
 def _require_answers(kwargs: dict, n: int, reward: str) -> list:
