@@ -1,0 +1,37 @@
+"""The demo's code path end to end, shortened: a tiny random model instead of the shipped base, 2 GRPO steps."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+
+@pytest.mark.slow
+def test_demo_end_to_end_short(tmp_path):
+    from grit.cli import app
+    from grit.models.tiny import build_tiny
+
+    build_tiny("qwen2_5_vl", tmp_path / "base", number_tokens="whole")
+    out = tmp_path / "demo"
+    res = CliRunner().invoke(
+        app,
+        ["demo", "--out", str(out), "--model", str(tmp_path / "base"), "--steps", "2", "--n-eval", "2"],
+    )
+    assert res.exit_code == 0, res.output
+    assert "sampled (T=1) strict grounded format" in res.output
+    summary = json.loads((out / "summary.json").read_text())
+    for name in ["eval_base_direct", "eval_base", "eval_base_t1", "eval_after", "eval_after_t1"]:
+        assert summary["metrics"][name]["datasets"]["all"]["n"] > 0
+    assert (out / "report" / "report.md").is_file() and (out / "report" / "report.html").is_file()
+    history = json.loads((out / "train" / "log_history.json").read_text())
+    assert max(h.get("step", 0) for h in history) == 2
+    assert summary["timings_s"]["total"] > 0
+
+
+def test_demo_rejects_unknown_ablation(tmp_path):
+    from grit.demo import DemoOptions, run_demo
+
+    with pytest.raises(ValueError, match="--ablate"):
+        run_demo(DemoOptions(out=str(tmp_path), ablate="everything"))
