@@ -340,6 +340,15 @@ def _write_json(path: Path, obj: Any) -> None:
 # ---------------------------------------------------------------------------------------------- evaluate
 
 
+def _model_name(model: Any) -> str:
+    """How run.json names the model (compared on resume): the resolved checkpoint path when there is one."""
+    if isinstance(model, (str, os.PathLike)):
+        return str(Path(model).resolve()) if Path(model).exists() else str(model)
+    if isinstance(model, tuple):
+        return f"{type(model[0]).__name__} ({model[2]})"
+    return getattr(model, "name", type(model).__name__)
+
+
 def _make_generator(model: Any, family: str | None, device: str | None, dtype: str | None):
     """A generator from a checkpoint path, a ``(model, processor, family)`` tuple, or anything with a
     ``generate(items, batch_size=, max_new_tokens=, temperature=, seed=, prompt_style=)`` method."""
@@ -348,14 +357,14 @@ def _make_generator(model: Any, family: str | None, device: str | None, dtype: s
         from grit.models.loading import load_model
 
         m, processor, fam = load_model(model, family, device=device, dtype=dtype)
-        return Generator(m, processor, fam), str(model)
+        return Generator(m, processor, fam)
     if isinstance(model, tuple):
         from grit.models.generate import Generator
 
         m, processor, fam = model
-        return Generator(m, processor, fam, device=device), f"{type(m).__name__} ({fam})"
+        return Generator(m, processor, fam, device=device)
     if callable(getattr(model, "generate", None)):
-        return model, getattr(model, "name", type(model).__name__)
+        return model
     raise TypeError(f"model must be a path, a (model, processor, family) tuple or a generator, got {model!r}")
 
 
@@ -428,9 +437,8 @@ def evaluate(
     done = {r["key"]: r for r in read_predictions(pred_path, repair=True)}
     pending = [s for s in samples if s.key not in done]
     _check_images(pending)
-    generator, model_name = _make_generator(model, family, device, dtype)
     settings = {
-        "model": model_name,
+        "model": _model_name(model),
         "prompt": prompt,
         "max_new_tokens": max_new_tokens,
         "temperature": temperature,
@@ -443,10 +451,7 @@ def evaluate(
             raise ValueError(f"{pred_path} was written with other settings ({diff}); use a new out_dir")
     run_info = {
         **settings,
-        "data": [
-            s if isinstance(s, str) else str(s)
-            for s in ([data] if isinstance(data, (str, os.PathLike)) else data)
-        ],
+        "data": list(dict.fromkeys(s.file for s in samples)),
         "image_root": str(image_root) if image_root else None,
         "batch_size": batch_size,
         "seed": seed,
@@ -454,6 +459,8 @@ def evaluate(
         "judge": judge_name(judge),
     }
     _write_json(run_path, run_info)
+    # Loaded only when there is something to generate: rescoring a finished run needs no model.
+    generator = _make_generator(model, family, device, dtype) if pending else None
 
     # Biggest images and longest questions first: similar prompt lengths share a batch (less padding).
     pending.sort(key=lambda s: (-(s.record["width"] * s.record["height"]), -len(s.record["question"])))
@@ -464,7 +471,7 @@ def evaluate(
         for start in range(0, len(pending), step):
             chunk = pending[start : start + step]
             items = [{"image": str(s.image_path), "question": s.record["question"]} for s in chunk]
-            results = generator.generate(
+            results = generator.generate(  # type: ignore[union-attr]
                 items,
                 batch_size=batch_size,
                 max_new_tokens=max_new_tokens,
