@@ -7,13 +7,14 @@ boxes in every syntax (valid and broken), junk text, tag spam, TRL message forms
 from __future__ import annotations
 
 import math
+import re
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from grit.boxes import Frame, InvalidBox, normalize_box
 from grit.chain import parse
-from grit.rewards import RANGES, REGISTRY, fits
+from grit.rewards import _TWO_WORDS_RE, RANGES, REGISTRY, fits
 
 BATCH = 8
 EXAMPLES = 1300  # x BATCH = 10,400 completions per reward
@@ -159,3 +160,10 @@ def test_fits_agrees_with_normalize_box(coords, frame):
     except InvalidBox:
         expected = False
     assert fits(box, frame) == expected
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet=st.sampled_from("ab 1\t\n.,-é²\x1c\u2003<>/"), max_size=12) | st.text(max_size=12))
+def test_two_words_check_matches_the_released_definition(think):
+    words = re.sub(r"[^a-zA-Z0-9\s]", " ", think).split()
+    assert bool(_TWO_WORDS_RE.search(think)) == (len(words) >= 2)

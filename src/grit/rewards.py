@@ -191,7 +191,9 @@ def _require_answers(kwargs: dict, n: int, reward: str) -> list:
 # ------------------------------------------------------------------------------------------------ format
 
 _REASONING_TAGS = ("<think>", "</think>", "<rethink>", "</rethink>")
-_NON_WORD_RE = re.compile(r"[^a-zA-Z0-9\s]")
+# The released code blanks everything but [a-zA-Z0-9\s] and splits; "≥ 2 words" then means two alphanumeric
+# runs with something else between them, which one regex search finds without building the word list.
+_TWO_WORDS_RE = re.compile(r"[a-zA-Z0-9][^a-zA-Z0-9]+[a-zA-Z0-9]")
 
 
 def grounded_reasoning_format(completions: Sequence[object], **kwargs) -> list[float]:
@@ -207,8 +209,8 @@ def grounded_reasoning_format(completions: Sequence[object], **kwargs) -> list[f
                 points += 1
                 cursor = p + len(tag)
         if points == 4:
-            think = text[text.find("<think>") + len("<think>") : text.find("</think>")]
-            if len(_NON_WORD_RE.sub(" ", think).split()) >= 2:
+            think_start, think_end = text.find("<think>") + len("<think>"), text.find("</think>")
+            if _TWO_WORDS_RE.search(text, think_start, think_end):
                 points += 1
         out.append(points / 5 * 0.5)
     return out
