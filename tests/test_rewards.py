@@ -133,6 +133,10 @@ def test_region_format_explicit_frame_column():
         "extent_y": 100.0,
     }
     assert grounded_region_format([text], frame=[as_dict]) == [0.5]
+    # A broken frame entry falls back to the image size (here: none, so only sanity checks apply).
+    for broken in ({**as_dict, "extent_x": "wide"}, {**as_dict, "extent_y": 0}, {"kind": "pixels"}, "frame"):
+        assert grounded_region_format([text], frame=[broken]) == [0.5]
+        assert grounded_region_format([text], frame=[broken], width=[100], height=[100]) == [0.0]
 
 
 def test_answer_format():

@@ -16,6 +16,7 @@ from grit.boxes import Frame, InvalidBox, normalize_box
 from grit.chain import parse
 from grit.rewards import _TWO_WORDS_RE, RANGES, REGISTRY, fits
 
+FRAME_KEYS = ["kind", "image_width", "image_height", "extent_x", "extent_y"]
 BATCH = 8
 EXAMPLES = 1300  # x BATCH = 10,400 completions per reward
 
@@ -88,6 +89,14 @@ def completion(draw) -> object:
     return text
 
 
+frames = st.builds(
+    lambda kind, w, h: {"pixels": Frame.pixels, "norm": Frame.norm1000, "resized": Frame.qwen_resized}[kind](
+        w, h
+    ),
+    st.sampled_from(["pixels", "norm", "resized"]),
+    st.integers(20, 4000),  # aspect ratio <= 200, as the Qwen processor requires
+    st.integers(20, 4000),
+)
 column_value = st.one_of(st.none(), st.integers(-5, 5000), st.text(max_size=10), st.floats())
 
 
@@ -107,6 +116,7 @@ def batch(draw) -> tuple[list, dict]:
         ("height", column_value),
         ("choices", st.one_of(st.none(), st.lists(st.text(max_size=5), max_size=4))),
         ("answer_type", st.sampled_from([None, "integer", "float", "text", "list"])),
+        ("frame", st.one_of(st.none(), st.dictionaries(st.sampled_from(FRAME_KEYS), column_value), frames)),
     ):
         if draw(st.booleans()):
             kwargs[col] = draw(st.lists(values, min_size=BATCH, max_size=BATCH))
@@ -136,14 +146,6 @@ def test_parse_spans_and_flags_are_consistent(text):
     assert not c.tags_ok or c.reasoning_ok
 
 
-frames = st.builds(
-    lambda kind, w, h: {"pixels": Frame.pixels, "norm": Frame.norm1000, "resized": Frame.qwen_resized}[kind](
-        w, h
-    ),
-    st.sampled_from(["pixels", "norm", "resized"]),
-    st.integers(20, 4000),  # aspect ratio <= 200, as the Qwen processor requires
-    st.integers(20, 4000),
-)
 coord = st.one_of(st.integers(-50_000, 50_000), st.floats(-50_000, 50_000, allow_nan=False))
 
 

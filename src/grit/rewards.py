@@ -107,7 +107,7 @@ def _content_text(content: object) -> str:
     return "" if content is None else str(content)
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=4096)
 def _parse_cached(text: str) -> GroundedChain:
     return chain_mod.parse(text)
 
@@ -140,15 +140,30 @@ def _size_frames(width: int, height: int) -> tuple[Frame, ...]:
     return tuple(frames)
 
 
-def _frames(kwargs: dict, i: int) -> tuple[Frame, ...]:
-    f = _column(kwargs, "frame", i)
-    if isinstance(f, Frame):
-        return (f,)
-    if isinstance(f, dict):
+def _frame_column(value: object) -> Frame | None:
+    """A usable frame from the ``frame`` column (a Frame or its field dict, as a datasets column stores it)."""
+    if isinstance(value, dict):
         try:
-            return (Frame(**f),)
-        except (TypeError, ValueError):
-            pass
+            value = Frame(
+                str(value["kind"]),
+                int(value["image_width"]),
+                int(value["image_height"]),
+                float(value["extent_x"]),
+                float(value["extent_y"]),
+            )
+        except (KeyError, TypeError, ValueError, OverflowError):
+            return None
+    if not isinstance(value, Frame):
+        return None
+    ok = all(isinstance(v, (int, float)) and 0 < v < math.inf for v in (value.extent_x, value.extent_y))
+    return value if ok else None
+
+
+def _frames(kwargs: dict, i: int) -> tuple[Frame, ...]:
+    """Frames a box may be written in for row ``i``: the ``frame`` column, else guesses from the image size."""
+    f = _frame_column(_column(kwargs, "frame", i))
+    if f is not None:
+        return (f,)
     w, h = _size(_column(kwargs, "width", i)), _size(_column(kwargs, "height", i))
     return _size_frames(w, h) if w and h else ()
 
