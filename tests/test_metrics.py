@@ -198,6 +198,10 @@ def test_is_counting():
     assert not is_counting({"dataset": "tallyqa", "answer": "many"})
     assert not is_counting({"dataset": "vsr", "answer": "3"})
     assert is_counting({"dataset": "shapes", "answer": 4, "counting": True})
+    # the same rule as the counting reward: any counting-set tag, or "how many" without a tag
+    assert is_counting({"dataset": "shapes_count", "answer": "2"})
+    assert is_counting({"question": "How many cats?", "answer": "2"})
+    assert not is_counting({"dataset": "mme_count", "answer": "yes"})
 
 
 def test_score_sample_passes_record_fields_to_the_judge():

@@ -16,10 +16,10 @@ from typing import Any
 from grit.boxes import Box, Frame, matched_iou, union_iou
 from grit.chain import answer_text, parse
 from grit.judge import judge_answer
+from grit.rewards import is_counting_item
 
 BoxLike = Box | Sequence[float]
 # Datasets whose answers are object counts: the target-counting check applies to them.
-COUNTING_DATASETS = {"tallyqa", "count", "counting"}
 
 
 def grounding_iou(pred_boxes: Iterable[BoxLike], gt_boxes: Iterable[BoxLike]) -> float:
@@ -44,7 +44,7 @@ def is_counting(record: dict[str, Any]) -> bool:
     """Counting items: an explicit ``counting`` flag, else a counting dataset with an integer answer."""
     if "counting" in record:
         return bool(record["counting"])
-    return str(record.get("dataset", "")).lower() in COUNTING_DATASETS and _int_answer(record) is not None
+    return is_counting_item(record.get("dataset"), record.get("question")) and _int_answer(record) is not None
 
 
 def _int_answer(record: dict[str, Any]) -> int | None:

@@ -31,7 +31,7 @@ grounded_target_counting   0–1     decided per item (the code read only the ba
 answer_accuracy            0–1     binary offline judge (or any injected judge) instead of GPT-4o's
                                    string-split score; judges every item (the code gave OVD items 0);
                                    prediction = text after the *last* <answer> up to </answer> (the code:
-                                   after the first); judge errors are logged, not swallowed silently.
+                                   after the first); a judge failure raises (never a silent 0).
                                    As in the code, no <answer> tag scores 0
 answer_bleu                0–0.1   answer = text after the *last* <answer> up to </answer> (the code took
                                    everything after the first <answer>, closing tag included); BLEU-1
@@ -244,12 +244,16 @@ def grounded_region_format(completions: Sequence[object], **kwargs) -> list[floa
 _COUNT_DATASET_RE = re.compile(r"tally|count", re.IGNORECASE)
 
 
+def is_counting_item(dataset: object, question: object = None) -> bool:
+    """Counting items (TallyQA-style): the dataset tag names a counting set ("tallyqa", "shapes_count", ...);
+    without a dataset tag, a question that starts with "how many". Shared with :mod:`grit.metrics`."""
+    if dataset is not None:
+        return bool(_COUNT_DATASET_RE.search(str(dataset)))
+    return isinstance(question, str) and question.strip().lower().startswith("how many")
+
+
 def _is_counting(kwargs: dict, i: int) -> bool:
-    ds = _column(kwargs, "dataset", i)
-    if ds is not None:
-        return bool(_COUNT_DATASET_RE.search(str(ds)))
-    q = _column(kwargs, "question", i)
-    return isinstance(q, str) and q.strip().lower().startswith("how many")
+    return is_counting_item(_column(kwargs, "dataset", i), _column(kwargs, "question", i))
 
 
 @lru_cache(maxsize=4096)
@@ -317,20 +321,16 @@ def make_answer_accuracy(judge_fn: Callable[..., object] | None = None) -> Rewar
                 out.append(0.0)
                 continue
             pred = chain_mod.answer_text(text)
-            try:
-                ok = judge(
-                    pred,
-                    str(answers[i]),
-                    question=_column(kwargs, "question", i),
-                    choices=_column(kwargs, "choices", i),
-                    answer_type=_column(kwargs, "answer_type", i),
-                )
-                out.append(1.0 if ok else 0.0)
-            except Exception as exc:  # a judge outage must not kill training, but must be visible
-                log.warning(
-                    "answer_accuracy: judge failed on row %d (%s: %s); scoring 0", i, type(exc).__name__, exc
-                )
-                out.append(0.0)
+            # No try/except: a judge that fails after its own retries (LLMJudge raises JudgeError) stops the
+            # run loudly — resumable from the last checkpoint — instead of training on silent zeros.
+            ok = judge(
+                pred,
+                str(answers[i]),
+                question=_column(kwargs, "question", i),
+                choices=_column(kwargs, "choices", i),
+                answer_type=_column(kwargs, "answer_type", i),
+            )
+            out.append(1.0 if ok else 0.0)
         return out
 
     answer_accuracy.__name__ = answer_accuracy.__qualname__ = "answer_accuracy"
