@@ -208,6 +208,12 @@ BASE_WORDS = [
     "reason",
     "step",
     "by",
+    "Where",
+    "where",
+    "When",
+    "Who",
+    "whose",
+    "Why",
 ]
 
 PUNCT = list(".,:;!?'\"()[]{}-_/+*=<>%&#@$|\\^~`")
