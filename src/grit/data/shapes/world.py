@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from PIL import Image, ImageDraw
 
@@ -89,13 +90,7 @@ class Scene:
 
     def render(self) -> Image.Image:
         cfg = self.cfg
-        n = cfg.image_size
-        img = Image.new("RGB", (n, n), (90, 90, 90))
-        if cfg.position_code:
-            px = img.load()
-            for y in range(n):
-                for x in range(n):
-                    px[x, y] = (50 + 80 * x // n, 50 + 80 * y // n, 90)
+        img = _background(cfg.image_size, cfg.position_code).copy()
         draw = ImageDraw.Draw(img)
         for o in self.objects:
             x1, y1, x2, y2 = o.box(cfg)
@@ -107,6 +102,18 @@ class Scene:
             else:
                 draw.polygon([((x1 + x2) / 2, y1), (x2 - 1, y2 - 1), (x1, y2 - 1)], fill=rgb)
         return img
+
+
+@lru_cache(maxsize=8)
+def _background(n: int, position_code: bool) -> Image.Image:
+    """Flat grey, or the position code: red grows with x, green with y (every visual token knows where it is)."""
+    img = Image.new("RGB", (n, n), (90, 90, 90))
+    if position_code:
+        px = img.load()
+        for y in range(n):
+            for x in range(n):
+                px[x, y] = (50 + 80 * x // n, 50 + 80 * y // n, 90)
+    return img
 
 
 def kinds(cfg: ShapesConfig) -> list[tuple[str, str]]:
