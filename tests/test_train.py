@@ -49,6 +49,16 @@ def test_bf16_without_gpu_is_a_clear_error(tmp_path):
         to_grpo_config(load_config(None, _base(tmp_path, ["grpo.bf16=true"])))
 
 
+def test_override_values_keep_their_type(tmp_path):
+    from grit.train.config import _coerce
+
+    assert _coerce("1e-4") == pytest.approx(1e-4) and _coerce("3") == 3 and _coerce("true") is True
+    assert _coerce("no") == "no"  # save_strategy=no must stay a string (YAML 1.1 would make it False)
+    assert _coerce("none") is None and _coerce("[a, b]") == ["a", "b"] and _coerce("cosine") == "cosine"
+    args = to_grpo_config(load_config(None, _base(tmp_path, ["grpo.save_strategy=no"])))
+    assert args.save_strategy == "no"
+
+
 def test_default_rewards_are_grpo_gr(tmp_path):
     assert load_config(None, _base(tmp_path)).rewards == GRPO_GR_REWARDS
 

@@ -65,15 +65,25 @@ class TrainConfig:
 
 
 def _coerce(value: str) -> Any:
-    """A command-line value → the YAML scalar/list it spells (``0.1``, ``true``, ``[a, b]``, ``none``)."""
-    try:
-        return float(value) if any(c in value.lower() for c in ".e") and "," not in value else int(value)
-    except ValueError:
-        pass
-    try:
-        return yaml.safe_load(value)
-    except yaml.YAMLError:
-        return value
+    """A command-line value → int, float, bool (true/false only: ``save_strategy=no`` stays the string "no"),
+    None (none/null), a YAML list/mapping (``[a, b]``), else the string itself."""
+    v = value.strip()
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    low = v.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null", "~"):
+        return None
+    if v[:1] in "[{":
+        try:
+            return yaml.safe_load(v)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"cannot parse {value!r} as a list/mapping ({e})") from e
+    return v
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
