@@ -35,6 +35,10 @@ NO_WORDS = {"no", "false"}
 
 _PUNCT = "".join(c for c in string.punctuation if c not in "'")
 _PUNCT_RE = re.compile(f"[{re.escape(_PUNCT)}]")
+# Text without any of these characters needs none of normalize_text's substitutions (the common short answer).
+_NORMALIZE_RE = re.compile(f"[{re.escape(_PUNCT)}\x00\x01]")
+_THOUSANDS_RE = re.compile(r"(?<=\d),(?=\d{3})")
+_DECIMAL_RE = re.compile(r"(?<=\d)([.:])(?=\d)")
 _TAG_RE = re.compile(r"</?\s*(answer|think|rethink)\s*>", re.IGNORECASE)
 _PREFIX_RE = re.compile(
     r"^\s*(?:(?:so|thus|therefore|hence)[, ]+)?(?:the\s+)?(?:final\s+|correct\s+)?answer\s*(?:is|:|=)?\s*[:\-]?\s*",
@@ -43,7 +47,7 @@ _PREFIX_RE = re.compile(
 
 
 def _strip_tags(text: str) -> str:
-    return _TAG_RE.sub(" ", text).strip()
+    return _TAG_RE.sub(" ", text).strip() if "<" in text else text.strip()
 
 
 def _strip_prefix(text: str) -> str:
@@ -53,6 +57,8 @@ def _strip_prefix(text: str) -> str:
 
 def _singular(word: str) -> str:
     """Crude plural folding, applied to both sides alike ("dogs" == "dog", "boxes" == "box")."""
+    if len(word) <= 3 or word[-1] != "s":  # every rule below needs a longer word ending in "s"
+        return word
     if len(word) > 3 and word.endswith("ies"):
         return word[:-3] + "y"
     if len(word) > 3 and word.endswith(("ses", "xes", "ches", "shes", "zes")):
@@ -65,12 +71,15 @@ def _singular(word: str) -> str:
 def normalize_text(text: str) -> list[str]:
     """Lowercase, drop punctuation (keeping decimals and apostrophes), split into words, fold plurals."""
     text = text.lower().replace("’", "'")
-    text = re.sub(r"(?<=\d),(?=\d{3})", "", text)  # 1,000 -> 1000
-    # keep 2.5 and 3:30 through the punctuation strip
-    text = re.sub(r"(?<=\d)([.:])(?=\d)", lambda m: "\x00" if m.group(1) == "." else "\x01", text)
-    text = _PUNCT_RE.sub(" ", text).replace("\x00", ".").replace("\x01", ":")
-    words = [w.strip("'") for w in text.split()]
-    return [_singular(w) for w in words if w]
+    if _NORMALIZE_RE.search(text):
+        if "," in text:
+            text = _THOUSANDS_RE.sub("", text)  # 1,000 -> 1000
+        if "." in text or ":" in text:  # keep 2.5 and 3:30 through the punctuation strip
+            text = _DECIMAL_RE.sub(lambda m: "\x00" if m.group(1) == "." else "\x01", text)
+        text = _PUNCT_RE.sub(" ", text).replace("\x00", ".").replace("\x01", ":")
+    if "'" in text:
+        return [_singular(w) for w in (w.strip("'") for w in text.split()) if w]
+    return [_singular(w) for w in text.split()]
 
 
 # ------------------------------------------------------------------------------------------- numbers
@@ -96,9 +105,17 @@ _WORDS_RE = re.compile(
 )
 
 
+_NUMBER_SEP_RE = re.compile(r"[\s-]+")
+_NUMERIC_WORD_RE = re.compile(r"-?[\d.,/:]+")
+_DECIMALS_RE = re.compile(r"\d\.(\d+)")
+_ANSWER_MARKER_RE = re.compile(r"(?:answer\s*(?:is|:|=)|=)\s*", re.IGNORECASE)
+_LIST_ANSWER_RE = re.compile(r"\s*\[[^\]]*\]\s*")
+_NOT_TRUE_RE = re.compile(r"\b(?:not|isn't|is not)\s+(true|false)\b")
+
+
 def _words_to_number(phrase: str) -> float | None:
     total, current = 0, 0
-    for w in re.split(r"[\s-]+", phrase.lower()):
+    for w in _NUMBER_SEP_RE.split(phrase.lower()):
         if w == "and" or not w:
             continue
         if w in _UNITS:
@@ -131,11 +148,21 @@ def number_matches(text: str) -> list[tuple[int, int, float]]:
         value = _digits_to_number(m.group(1), m.group(2))
         if value == value:  # skip NaN from x/0
             found.append((m.start(), m.end(), value))
-    for m in _WORDS_RE.finditer(text):
-        value = _words_to_number(m.group(0))
-        if value is not None:
-            found.append((m.start(), m.end(), value))
+    if _may_have_number_words(text):
+        for m in _WORDS_RE.finditer(text):
+            value = _words_to_number(m.group(0))
+            if value is not None:
+                found.append((m.start(), m.end(), value))
     return sorted(found)
+
+
+_WORD_RUN_RE = re.compile(r"\w+")
+
+
+def _may_have_number_words(text: str) -> bool:
+    """False when ``_WORDS_RE`` cannot match, found much faster than by running it: a match starts with a whole
+    ``\\w+`` run that is a number word, which for ASCII text (same case folding) a set lookup decides."""
+    return not text.isascii() or not _NUMBER_WORDS.isdisjoint(_WORD_RUN_RE.findall(text.lower()))
 
 
 def find_numbers(text: str) -> list[float]:
@@ -149,20 +176,20 @@ def parse_number(text: str) -> float | None:
     nums = find_numbers(text)
     if len(nums) != 1 or not words:
         return None
-    rest = [w for w in words if not re.fullmatch(r"-?[\d.,/:]+", w) and w.lower() not in _NUMBER_WORDS]
+    rest = [w for w in words if not _NUMERIC_WORD_RE.fullmatch(w) and w.lower() not in _NUMBER_WORDS]
     rest = [w for w in rest if w != "and"]
     # allow a unit or a short noun ("5 cm", "3 dogs", "50 %"), not a sentence
     return nums[0] if len(rest) <= 1 else None
 
 
 def _decimals(text: str) -> int:
-    m = re.search(r"\d\.(\d+)", text)
+    m = _DECIMALS_RE.search(text)
     return len(m.group(1)) if m else 0
 
 
 def _after_answer_marker(text: str) -> list[float]:
     """The numbers after the last explicit 'answer is' / 'answer:' / '=' marker (its line only), if any."""
-    matches = list(re.finditer(r"(?:answer\s*(?:is|:|=)|=)\s*", text, re.IGNORECASE))
+    matches = list(_ANSWER_MARKER_RE.finditer(text))
     if not matches:
         return []
     return find_numbers(text[matches[-1].end() :].split("\n")[0])
@@ -211,9 +238,7 @@ def polarity(text: str) -> bool | None:
     determiner in "there is no dog".
     """
     t = _strip_prefix(text.lower().replace("’", "'")).strip()
-    t = re.sub(
-        r"\b(?:not|isn't|is not)\s+(true|false)\b", lambda m: "false" if m.group(1) == "true" else "true", t
-    )
+    t = _NOT_TRUE_RE.sub(lambda m: "false" if m.group(1) == "true" else "true", t)
     found: set[bool] = set()
     for m in _POLAR_RE.finditer(t):
         word = m.group(1)
@@ -362,7 +387,7 @@ def judge_answer(
         verdict = _judge_choice(pred, answer, list(choices))
         if verdict is not None:
             return verdict
-    if answer_type == "list" or (answer_type is None and re.fullmatch(r"\s*\[[^\]]*\]\s*", answer)):
+    if answer_type == "list" or (answer_type is None and _LIST_ANSWER_RE.fullmatch(answer)):
         return _judge_list(pred, answer)
     if _is_polar(answer) and answer_type in (None, "text", "bool", "yes/no", "yesno"):
         gold = normalize_text(answer)[0] in YES_WORDS
