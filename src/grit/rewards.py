@@ -124,6 +124,15 @@ def _column(kwargs: dict, name: str, i: int) -> object:
     return col[i]
 
 
+def _columns(kwargs: dict, name: str, n: int) -> list:
+    """``[_column(kwargs, name, i) for i in range(n)]``, checking the column once per batch instead of per row."""
+    col = kwargs.get(name)
+    if col is None or isinstance(col, (str, bytes)) or not isinstance(col, Sequence):
+        return [None] * n
+    m = min(n, len(col))
+    return [col[i] for i in range(m)] + [None] * (n - m)
+
+
 def _size(value: object) -> int | None:
     try:
         v = int(float(value))  # type: ignore[arg-type]
@@ -161,11 +170,32 @@ def _frame_column(value: object) -> Frame | None:
 
 def _frames(kwargs: dict, i: int) -> tuple[Frame, ...]:
     """Frames a box may be written in for row ``i``: the ``frame`` column, else guesses from the image size."""
-    f = _frame_column(_column(kwargs, "frame", i))
+    return _row_frames(_column(kwargs, "frame", i), _column(kwargs, "width", i), _column(kwargs, "height", i))
+
+
+def _row_frames(frame: object, width: object, height: object) -> tuple[Frame, ...]:
+    f = _frame_column(frame) if frame is not None else None
     if f is not None:
         return (f,)
-    w, h = _size(_column(kwargs, "width", i)), _size(_column(kwargs, "height", i))
+    w, h = _size(width), _size(height)
     return _size_frames(w, h) if w and h else ()
+
+
+def _frames_getter(kwargs: dict, n: int) -> Callable[[int], tuple[Frame, ...]]:
+    """A per-batch ``_frames(kwargs, i)``: columns checked once, rows of one image size share one lookup."""
+    frame_col, width_col, height_col = (_columns(kwargs, k, n) for k in ("frame", "width", "height"))
+    seen: dict[tuple[int, int], tuple[Frame, ...]] = {}
+
+    def frames(i: int) -> tuple[Frame, ...]:
+        w, h = width_col[i], height_col[i]
+        if frame_col[i] is None and type(w) is int and type(h) is int:
+            f = seen.get((w, h))
+            if f is None:
+                f = seen[w, h] = _row_frames(None, w, h)
+            return f
+        return _row_frames(frame_col[i], w, h)
+
+    return frames
 
 
 def fits(box: Box, frame: Frame) -> bool:
@@ -183,9 +213,18 @@ def fits(box: Box, frame: Frame) -> bool:
 
 def _n_valid_boxes(c: GroundedChain, frames: tuple[Frame, ...]) -> int:
     """Valid boxes inside <think>; with frames, a box must fit at least one of them."""
+    if not c.boxes:
+        return 0
     if not frames:
         return sum(1 for b in c.boxes if b.box is not None)
-    return sum(1 for b in c.boxes if b.box is not None and any(fits(b.box, f) for f in frames))
+    n = 0
+    for b in c.boxes:
+        if b.box is not None:
+            for f in frames:
+                if fits(b.box, f):
+                    n += 1
+                    break
+    return n
 
 
 def _require_answers(kwargs: dict, n: int, reward: str) -> list:
@@ -233,10 +272,11 @@ def grounded_reasoning_format(completions: Sequence[object], **kwargs) -> list[f
 
 def grounded_region_format(completions: Sequence[object], **kwargs) -> list[float]:
     """0–0.5: 0.5 when think/rethink are well formed (once each, in order) and <think> holds ≥ 1 valid box."""
+    frames = _frames_getter(kwargs, len(completions))
     out = []
     for i, comp in enumerate(completions):
         c = _chain(completion_text(comp))
-        ok = c.reasoning_ok and _n_valid_boxes(c, _frames(kwargs, i)) > 0
+        ok = c.reasoning_ok and _n_valid_boxes(c, frames(i)) > 0
         out.append(0.5 if ok else 0.0)
     return out
 
@@ -250,10 +290,6 @@ def is_counting_item(dataset: object, question: object = None) -> bool:
     if dataset is not None:
         return bool(_COUNT_DATASET_RE.search(str(dataset)))
     return isinstance(question, str) and question.strip().lower().startswith("how many")
-
-
-def _is_counting(kwargs: dict, i: int) -> bool:
-    return is_counting_item(_column(kwargs, "dataset", i), _column(kwargs, "question", i))
 
 
 @lru_cache(maxsize=4096)
@@ -274,11 +310,12 @@ def grounded_target_counting(completions: Sequence[object], **kwargs) -> list[fl
     Items that are not counting items, have no or a non-numeric answer ("two" and "2 dogs" are numeric), or
     whose think/rethink tags are not well formed score 0.
     """
+    n = len(completions)
+    datasets, questions = _columns(kwargs, "dataset", n), _columns(kwargs, "question", n)
     out = []
-    for i, comp in enumerate(completions):
+    for i, (comp, ans) in enumerate(zip(completions, _columns(kwargs, "answer", n), strict=True)):
         score = 0.0
-        ans = _column(kwargs, "answer", i)
-        if ans is not None and not isinstance(ans, bool) and _is_counting(kwargs, i):
+        if ans is not None and not isinstance(ans, bool) and is_counting_item(datasets[i], questions[i]):
             target = _answer_count(str(ans)[:200])
             if target is not None:
                 c = _chain(completion_text(comp))
@@ -313,7 +350,10 @@ def make_answer_accuracy(judge_fn: Callable[..., object] | None = None) -> Rewar
 
     def answer_accuracy(completions: Sequence[object], **kwargs) -> list[float]:
         """0–1: 1 when the judge accepts the text after the last ``<answer>``; 0 without ``<answer>``."""
-        answers = _require_answers(kwargs, len(completions), "answer_accuracy")
+        n = len(completions)
+        answers = _require_answers(kwargs, n, "answer_accuracy")
+        questions, choices = _columns(kwargs, "question", n), _columns(kwargs, "choices", n)
+        answer_types = _columns(kwargs, "answer_type", n)
         out = []
         for i, comp in enumerate(completions):
             text = completion_text(comp)
@@ -324,11 +364,7 @@ def make_answer_accuracy(judge_fn: Callable[..., object] | None = None) -> Rewar
             # No try/except: a judge that fails after its own retries (LLMJudge raises JudgeError) stops the
             # run loudly — resumable from the last checkpoint — instead of training on silent zeros.
             ok = judge(
-                pred,
-                str(answers[i]),
-                question=_column(kwargs, "question", i),
-                choices=_column(kwargs, "choices", i),
-                answer_type=_column(kwargs, "answer_type", i),
+                pred, str(answers[i]), question=questions[i], choices=choices[i], answer_type=answer_types[i]
             )
             out.append(1.0 if ok else 0.0)
         return out
