@@ -229,6 +229,16 @@ def pretrain(
     (out / "pretrain_config.json").write_text(json.dumps(asdict(c), indent=2))
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model {c.family}/{c.size}: {n_params / 1e6:.2f}M parameters; steps {step}->{c.total_steps}")
+
+    def save_state() -> None:
+        state = {
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "step": step,
+            "train_seconds": train_seconds,
+        }
+        _atomic_torch_save(state, state_path)
+
     model.train()
     t_start = time.time()
     losses: list[float] = []
@@ -271,23 +281,7 @@ def pretrain(
                 import shutil
 
                 shutil.rmtree(out / "model.old")
-        if step % c.ckpt_every == 0 or step == c.total_steps:
-            _atomic_torch_save(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "step": step,
-                    "train_seconds": train_seconds,
-                },
-                state_path,
-            )
-    _atomic_torch_save(
-        {
-            "model": model.state_dict(),
-            "optimizer": opt.state_dict(),
-            "step": step,
-            "train_seconds": train_seconds,
-        },
-        state_path,
-    )
+        if step % c.ckpt_every == 0:
+            save_state()
+    save_state()  # the last step, or wherever max_minutes / stop_at_step stopped the run
     return out
