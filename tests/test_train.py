@@ -180,6 +180,9 @@ def test_train_tiny_all_rewards(tmp_path, shapes_data, family):
         assert f"rewards/{r}/mean" in logged
     assert any(k.startswith("eval_") and k.endswith("/acc") for k in logged)
     assert (Path(final) / "config.json").is_file()
+    samples = [json.loads(x) for x in (tmp_path / "run" / "completions.jsonl").read_text().splitlines()]
+    assert samples and {"step", "completion", "rewards"} <= set(samples[0])
+    assert set(samples[0]["rewards"]) == set(GRPO_GR_REWARDS)
     from grit.models.loading import load_model
 
     load_model(final)  # the trained folder loads through the public entry point

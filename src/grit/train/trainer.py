@@ -108,6 +108,32 @@ class GroundedEvalCallback(TrainerCallback):
         return out
 
 
+class CompletionSamplesCallback(TrainerCallback):
+    """At every log, append a few of the latest completions with their per-reward scores to
+    ``output_dir/completions.jsonl`` — the text behind the reward curves, readable without wandb."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.trainer = None
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        store = getattr(self.trainer, "_logs", None)  # TRL keeps the last generation batch here
+        if not self.n or not store or not store.get("completion") or not state.is_world_process_zero:
+            return control
+        completions = list(store["completion"])[: self.n]
+        rewards = {name: list(v)[: self.n] for name, v in store["rewards"].items()}
+        with open(Path(args.output_dir) / "completions.jsonl", "a") as f:
+            for i, c in enumerate(completions):
+                text = c if isinstance(c, str) else (c[0].get("content") if c else "")
+                row = {
+                    "step": state.global_step,
+                    "completion": text,
+                    "rewards": {k: v[i] for k, v in rewards.items() if i < len(v)},
+                }
+                f.write(json.dumps(row, default=str) + "\n")
+        return control
+
+
 def _eval_records(cfg: TrainConfig) -> list[dict]:
     from grit.data.schema import default_image_root, read_jsonl
 
@@ -160,6 +186,7 @@ def build_trainer(cfg: TrainConfig, extra_callbacks: list | None = None, reward_
     if len(rewards) != len(args.reward_weights):
         raise ConfigError(f"{len(rewards)} reward functions but {len(args.reward_weights)} reward weights")
     cb = GroundedEvalCallback(cfg, family_name, processor) if cfg.eval_every and cfg.eval_data else None
+    samples = CompletionSamplesCallback(cfg.completion_samples) if cfg.completion_samples else None
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=rewards,
@@ -167,10 +194,11 @@ def build_trainer(cfg: TrainConfig, extra_callbacks: list | None = None, reward_
         train_dataset=train_ds,
         processing_class=processor,
         peft_config=peft_config,
-        callbacks=[c for c in [cb, *(extra_callbacks or [])] if c is not None],
+        callbacks=[c for c in [cb, samples, *(extra_callbacks or [])] if c is not None],
     )
-    if cb is not None:
-        cb.trainer = trainer
+    for c in (cb, samples):
+        if c is not None:
+            c.trainer = trainer
     return trainer
 
 
