@@ -11,6 +11,7 @@ from transformers import InternVLConfig, InternVLProcessor
 
 from grit.models.family import INTERNVL_CHAT_TEMPLATE, INTERNVL_SPECIAL_TOKENS, Family
 from grit.models.processors import register_image_only
+from grit.models.qwen_common import tiny_text_config
 
 FAMILY = Family(
     name="internvl",
@@ -62,24 +63,9 @@ def image_seq_length(tile: int, patch: int, downsample: float) -> int:
 
 def tiny_config(vocab_size: int, ids: dict[str, int], size: str = "tiny") -> InternVLConfig:
     """A randomly initialisable InternVL3 (Qwen2 language model, small ViT) (``size``: "tiny" or "small")."""
-    hidden, layers, inter = (64, 2, 128) if size == "tiny" else (128, 4, 384)
     vhidden, vdepth = (32, 1) if size == "tiny" else (64, 2)
     return InternVLConfig(
-        text_config=dict(
-            model_type="qwen2",
-            vocab_size=vocab_size,
-            hidden_size=hidden,
-            intermediate_size=inter,
-            num_hidden_layers=layers,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=4096,
-            rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
-            bos_token_id=ids["bos"],
-            eos_token_id=ids["eos"],
-            pad_token_id=ids["pad"],
-            tie_word_embeddings=True,
-        ),
+        text_config=tiny_text_config(vocab_size, ids, size, model_type="qwen2"),
         vision_config=dict(
             hidden_size=vhidden,
             num_hidden_layers=vdepth,

@@ -26,8 +26,13 @@ def warn_image_only_once() -> None:
         log.warning("torchvision is not installed: using image-only processors (video input is unavailable).")
 
 
-def qwen_image_processor(min_pixels: int, max_pixels: int, patch_size: int = 14, merge_size: int = 2):
-    """The PIL Qwen2-VL image processor (works without torchvision; same resize and normalisation)."""
+def qwen_image_processor(
+    min_pixels: int, max_pixels: int, patch_size: int = 14, merge_size: int = 2, **kwargs
+):
+    """The PIL Qwen2-VL image processor (works without torchvision; same resize and normalisation).
+
+    ``kwargs`` go to the processor unchanged (Qwen3-VL passes its own ``image_mean`` / ``image_std``).
+    """
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
     return Qwen2VLImageProcessorPil(
@@ -36,6 +41,7 @@ def qwen_image_processor(min_pixels: int, max_pixels: int, patch_size: int = 14,
         patch_size=patch_size,
         merge_size=merge_size,
         temporal_patch_size=2,
+        **kwargs,
     )
 
 

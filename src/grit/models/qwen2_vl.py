@@ -6,6 +6,13 @@ from transformers import Qwen2VLConfig, Qwen2VLProcessor
 
 from grit.models.family import Family
 from grit.models.processors import register_image_only
+from grit.models.qwen_common import (
+    ImageOnly,
+    mrope_section,
+    tiny_qwen_config,
+    tiny_qwen_processor,
+    tiny_text_config,
+)
 
 FAMILY = Family(
     name="qwen2_vl",
@@ -17,11 +24,8 @@ FAMILY = Family(
 CONFIG_CLASS = Qwen2VLConfig
 
 
-class Qwen2VLImageOnlyProcessor(Qwen2VLProcessor):
+class Qwen2VLImageOnlyProcessor(ImageOnly, Qwen2VLProcessor):
     """Qwen2-VL processor without the video processor (which needs torchvision)."""
-
-    def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
-        super().__init__(image_processor, tokenizer, chat_template=chat_template, **kwargs)
 
 
 IMAGE_ONLY_PROCESSOR = Qwen2VLImageOnlyProcessor
@@ -30,50 +34,20 @@ register_image_only(Qwen2VLConfig, Qwen2VLImageOnlyProcessor, "Qwen2VLProcessor"
 
 def tiny_config(vocab_size: int, ids: dict[str, int], size: str = "tiny") -> Qwen2VLConfig:
     """A randomly initialisable Qwen2-VL of well under a million parameters (``size``: "tiny" or "small")."""
-    hidden, layers, inter = (64, 2, 128) if size == "tiny" else (128, 4, 384)
-    heads, kv = 4, 2
-    half_head = hidden // heads // 2
-    t = half_head // 3
+    text = tiny_text_config(vocab_size, ids, size, rope={"mrope_section": mrope_section(size, 3)})
     vdim, vdepth = (32, 1) if size == "tiny" else (64, 2)
-    return Qwen2VLConfig(
-        text_config=dict(
-            vocab_size=vocab_size,
-            hidden_size=hidden,
-            intermediate_size=inter,
-            num_hidden_layers=layers,
-            num_attention_heads=heads,
-            num_key_value_heads=kv,
-            max_position_embeddings=4096,
-            rope_parameters={
-                "rope_type": "default",
-                "rope_theta": 10000.0,
-                "mrope_section": [half_head - 2 * t, t, t],
-            },
-            bos_token_id=ids["bos"],
-            eos_token_id=ids["eos"],
-            pad_token_id=ids["pad"],
-            tie_word_embeddings=True,
-        ),
-        vision_config=dict(
-            depth=vdepth,
-            embed_dim=vdim,
-            hidden_size=hidden,  # Qwen2-VL's merger projects straight to the text width
-            mlp_ratio=2,
-            num_heads=4,
-            patch_size=14,
-            spatial_merge_size=2,
-            temporal_patch_size=2,
-        ),
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
-        tie_word_embeddings=True,
+    vision = dict(
+        depth=vdepth,
+        embed_dim=vdim,
+        hidden_size=text["hidden_size"],  # Qwen2-VL's merger projects straight to the text width
+        mlp_ratio=2,
+        num_heads=4,
+        patch_size=14,
+        spatial_merge_size=2,
+        temporal_patch_size=2,
     )
+    return tiny_qwen_config(Qwen2VLConfig, text, vision, ids)
 
 
 def tiny_processor(tokenizer, min_pixels: int | None = None, max_pixels: int | None = None):
-    from grit.models.processors import qwen_image_processor
-
-    ip = qwen_image_processor(min_pixels or FAMILY.min_pixels, max_pixels or FAMILY.max_pixels)
-    return IMAGE_ONLY_PROCESSOR(image_processor=ip, tokenizer=tokenizer, chat_template=FAMILY.chat_template)
+    return tiny_qwen_processor(FAMILY, IMAGE_ONLY_PROCESSOR, tokenizer, min_pixels, max_pixels)

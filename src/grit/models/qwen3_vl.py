@@ -6,6 +6,14 @@ from transformers import Qwen3VLConfig, Qwen3VLProcessor
 
 from grit.models.family import Family
 from grit.models.processors import register_image_only
+from grit.models.qwen_common import (
+    ImageOnly,
+    mrope_section,
+    tiny_head_dim,
+    tiny_qwen_config,
+    tiny_qwen_processor,
+    tiny_text_config,
+)
 
 FAMILY = Family(
     name="qwen3_vl",
@@ -20,11 +28,8 @@ FAMILY = Family(
 CONFIG_CLASS = Qwen3VLConfig
 
 
-class Qwen3VLImageOnlyProcessor(Qwen3VLProcessor):
+class Qwen3VLImageOnlyProcessor(ImageOnly, Qwen3VLProcessor):
     """Qwen3-VL processor without the video processor (which needs torchvision)."""
-
-    def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
-        super().__init__(image_processor, tokenizer, chat_template=chat_template, **kwargs)
 
 
 IMAGE_ONLY_PROCESSOR = Qwen3VLImageOnlyProcessor
@@ -33,63 +38,39 @@ register_image_only(Qwen3VLConfig, Qwen3VLImageOnlyProcessor, "Qwen3VLProcessor"
 
 def tiny_config(vocab_size: int, ids: dict[str, int], size: str = "tiny") -> Qwen3VLConfig:
     """A randomly initialisable Qwen3-VL (dense) with one deepstack layer (``size``: "tiny" or "small")."""
-    hidden, layers, inter = (64, 2, 128) if size == "tiny" else (128, 4, 384)
-    heads, kv = 4, 2
-    head_dim = hidden // heads
-    half = head_dim // 2
-    t = half // 4
-    vhidden, vdepth = (32, 2) if size == "tiny" else (64, 3)
-    return Qwen3VLConfig(
-        text_config=dict(
-            vocab_size=vocab_size,
-            hidden_size=hidden,
-            intermediate_size=inter,
-            num_hidden_layers=layers,
-            num_attention_heads=heads,
-            num_key_value_heads=kv,
-            head_dim=head_dim,
-            max_position_embeddings=4096,
-            rope_parameters={
-                "rope_type": "default",
-                "rope_theta": 10000.0,
-                "mrope_section": [half - 2 * t, t, t],
-                "mrope_interleaved": True,
-            },
-            bos_token_id=ids["bos"],
-            eos_token_id=ids["eos"],
-            pad_token_id=ids["pad"],
-            tie_word_embeddings=True,
-        ),
-        vision_config=dict(
-            depth=vdepth,
-            hidden_size=vhidden,
-            intermediate_size=vhidden * 2,
-            num_heads=4,
-            out_hidden_size=hidden,
-            num_position_embeddings=16 * 16,  # learned 16x16 grid, interpolated to each image
-            deepstack_visual_indexes=[0],
-            patch_size=16,
-            spatial_merge_size=2,
-            temporal_patch_size=2,
-        ),
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
-        tie_word_embeddings=True,
+    text = tiny_text_config(
+        vocab_size,
+        ids,
+        size,
+        rope={"mrope_section": mrope_section(size, 4), "mrope_interleaved": True},
+        head_dim=tiny_head_dim(size),  # Qwen3-VL's default (128) does not follow the hidden size
     )
+    vhidden, vdepth = (32, 2) if size == "tiny" else (64, 3)
+    vision = dict(
+        depth=vdepth,
+        hidden_size=vhidden,
+        intermediate_size=vhidden * 2,
+        num_heads=4,
+        out_hidden_size=text["hidden_size"],
+        num_position_embeddings=16 * 16,  # learned 16x16 grid, interpolated to each image
+        deepstack_visual_indexes=[0],
+        patch_size=16,
+        spatial_merge_size=2,
+        temporal_patch_size=2,
+    )
+    return tiny_qwen_config(Qwen3VLConfig, text, vision, ids)
 
 
 def tiny_processor(tokenizer, min_pixels: int | None = None, max_pixels: int | None = None):
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
-
-    ip = Qwen2VLImageProcessorPil(
-        min_pixels=min_pixels or FAMILY.min_pixels,
-        max_pixels=max_pixels or FAMILY.max_pixels,
+    # Qwen3-VL normalises with 0.5 / 0.5, not CLIP statistics
+    half = [0.5, 0.5, 0.5]
+    return tiny_qwen_processor(
+        FAMILY,
+        IMAGE_ONLY_PROCESSOR,
+        tokenizer,
+        min_pixels,
+        max_pixels,
         patch_size=16,
-        merge_size=2,
-        temporal_patch_size=2,
-        image_mean=[0.5, 0.5, 0.5],  # Qwen3-VL normalises with 0.5 / 0.5, not CLIP statistics
-        image_std=[0.5, 0.5, 0.5],
+        image_mean=half,
+        image_std=half,
     )
-    return IMAGE_ONLY_PROCESSOR(image_processor=ip, tokenizer=tokenizer, chat_template=FAMILY.chat_template)
