@@ -99,6 +99,16 @@ def chat_prompt(processor, text: str) -> str:
     return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
 
+def prepare_item(item: dict, family: Family, processor, prompt_style: str) -> tuple[Image.Image, str, Frame]:
+    """An item's RGB image, its user text and its frame; both generators build their requests from these.
+
+    The item's ``prompt`` (when given) is the user text verbatim; otherwise it is built from ``question``.
+    """
+    image = load_image(item["image"])
+    text = item.get("prompt") or user_text(item["question"], family, prompt_style)
+    return image, text, frame_for_image(family, processor, *image.size)
+
+
 def _collate(encoded: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
     """Left-pad per-item processor outputs into one batch: token-aligned tensors are padded, the rest concatenated."""
     width = max(e["input_ids"].shape[1] for e in encoded)
@@ -156,12 +166,10 @@ class Generator:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         prepared = []
         for i, item in enumerate(items):
-            image = load_image(item["image"])
-            text = item.get("prompt") or user_text(item["question"], self.family, prompt_style)
+            image, text, frame = prepare_item(item, self.family, self.processor, prompt_style)
             enc = self.processor(
                 text=[chat_prompt(self.processor, text)], images=[image], return_tensors="pt"
             )
-            frame = frame_for_image(self.family, self.processor, *image.size)
             prepared.append((i, text, enc, frame))
         # Longest first: similar lengths share a batch, and an out-of-memory batch fails at once.
         prepared.sort(key=lambda p: -p[2]["input_ids"].shape[1])
@@ -236,12 +244,11 @@ class VLLMGenerator:
 
         requests, meta = [], []
         for item in items:
-            image = load_image(item["image"])
-            text = item.get("prompt") or user_text(item["question"], self.family, prompt_style)
+            image, text, frame = prepare_item(item, self.family, self.processor, prompt_style)
             requests.append(
                 {"prompt": chat_prompt(self.processor, text), "multi_modal_data": {"image": image}}
             )
-            meta.append((text, frame_for_image(self.family, self.processor, *image.size)))
+            meta.append((text, frame))
         params = SamplingParams(
             max_tokens=max_new_tokens,
             temperature=temperature,
