@@ -8,22 +8,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from grit.chain import answer_text, parse
 from grit.errors import GritUserError
-from grit.models.generate import Generator
+from grit.models.generate import Generator, load_image
 
 
 def _open_image(image_path: str | Path) -> Image.Image:
-    path = Path(image_path)
-    if not path.is_file():
-        raise GritUserError(f"{path}: image not found")
+    """:func:`load_image`, its errors (missing or unreadable file, naming the path) as :class:`GritUserError`."""
     try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise GritUserError(f"{path}: cannot read the image ({e})") from e
+        return load_image(image_path)
+    except (FileNotFoundError, ValueError) as e:
+        raise GritUserError(str(e)) from e
 
 
 def _round(v: float) -> float:

@@ -43,7 +43,7 @@ def load_image(image: Image.Image | str | Path) -> Image.Image:
         with Image.open(path) as im:
             return im.convert("RGB")
     except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: cannot read image ({e})") from e
+        raise ValueError(f"{path}: cannot read the image ({e})") from e
 
 
 def user_text(question: str, family: Family, prompt_style: str = "grit") -> str:
