@@ -181,13 +181,16 @@ _LABEL_BODY = r'"((?:[^"\\\n]|\\.){0,200})"|' + r"'([^'\\\n]{0,200})'"
 _TRIGGER_RE = re.compile(r"[\"'<{}\[(\d-]")
 _QLIST = rf"(\[\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*\])"
 _QLABEL = r'"label"\s*:\s*"((?:[^"\\\n]|\\.){0,200})"'
-_TOKEN_RE = re.compile(
-    # Fast paths for the common one-box Qwen objects; everything else goes through the general tokens below.
+# Self-contained one-box tokens: the common Qwen objects and InternVL's <ref>label</ref><box>[[x1, y1, x2, y2]]</box>.
+# Each gives exactly what the general tokens below would give for the same text, in one step.
+_BOX_TOKENS = (
     rf'(?P<qobj>\{{\s*"bbox_2d"\s*:\s*{_QLIST}\s*(?:,\s*{_QLABEL}\s*)?\}})'
     rf'|(?P<qobj_lf>\{{\s*{_QLABEL}\s*,\s*"bbox_2d"\s*:\s*{_QLIST}\s*\}})'
-    # ... and for InternVL's one-box <ref>label</ref><box>[[x1, y1, x2, y2]]</box>.
     rf"|(?P<iref><ref>([^<]{{0,200}})</ref>\s*<box>\s*\[\s*{_QLIST}\s*\]\s*</box>)"
-    r"|(?P<bkey>[\"']bbox(?:_2d)?[\"']\s*:\s*)"
+)
+_TOKEN_RE = re.compile(
+    _BOX_TOKENS
+    + r"|(?P<bkey>[\"']bbox(?:_2d)?[\"']\s*:\s*)"
     rf"|(?P<label>[\"']label[\"']\s*:\s*(?:{_LABEL_BODY}))"
     r"|(?P<ref><ref>([^<]{0,200})</ref>)"
     r"|(?P<box><box>)|(?P<ebox></box>)"
@@ -325,17 +328,12 @@ class _Scanner:
             if kind == "qobj" or kind == "qobj_lf":
                 if self.group:
                     self.flush()
-                g = m.lastindex
-                lab, g = (m.group(g + 6), g + 1) if kind == "qobj" else (m.group(g + 1), g + 2)
                 if not in_box:
-                    nums = tuple(map(_number, m.group(g + 1, g + 2, g + 3, g + 4)))
-                    recs.append([m.start(g), m.end(g), nums, _unescape(lab or ""), None])
+                    recs.append(_box_record(m))
             elif kind == "iref":  # what the ref, box, list and ebox tokens below do for this text
                 if self.group:
                     self.flush()
-                g = m.lastindex
-                nums = tuple(map(_number, m.group(g + 3, g + 4, g + 5, g + 6)))
-                recs.append([m.start(g + 2), m.end(g + 2), nums, _clean_label(m.group(g + 1)), None])
+                recs.append(_box_record(m))
                 in_box, ref_label = False, None
             elif kind == "bkey":
                 if in_box:
@@ -408,6 +406,20 @@ def _plain_box(coords: tuple[float, ...], label: str | None) -> Box | None:
     if x2 - x1 <= 0 or y2 - y1 <= 0 or max(-x1, x2, -y1, y2) > 1e7:
         return None
     return Box(x1, y1, x2, y2, label)
+
+
+def _box_record(m: re.Match) -> list:
+    """The record ``[start, end, coords, label, None]`` of a qobj / qobj_lf / iref match."""
+    kind, g = m.lastgroup, m.lastindex
+    if kind == "qobj":
+        label, g = _unescape(m.group(g + 6) or ""), g + 1
+    elif kind == "qobj_lf":
+        label, g = _unescape(m.group(g + 1)), g + 2
+    else:
+        label, g = _clean_label(m.group(g + 1)), g + 2
+    nums = m.group(g + 1, g + 2, g + 3, g + 4)
+    coords = tuple(map(_number, nums)) if "." in m.group(g) else tuple(map(int, nums))
+    return [m.start(g), m.end(g), coords, label, None]
 
 
 def _skip_number(text: str, s: int, end: int) -> int:
