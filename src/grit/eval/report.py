@@ -13,7 +13,7 @@ import html
 import json
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,36 +94,12 @@ def _unique_names(paths: Sequence[Path], names: Sequence[str] | None) -> list[st
 # ------------------------------------------------------------------------------------------------ numbers
 
 
-def _pct(v: float) -> str:
-    return f"{100 * v:.1f}"
-
-
-def _f3(v: float) -> str:
-    return f"{v:.3f}"
-
-
-def _f1(v: float) -> str:
-    return f"{v:.1f}"
-
-
-def _d_pct(d: float) -> str:
-    return f"{100 * d:+.1f}"
-
-
-def _d_f3(d: float) -> str:
-    return f"{d:+.3f}"
-
-
-def _d_f1(d: float) -> str:
-    return f"{d:+.1f}"
-
-
 @dataclass(frozen=True)
 class Metric:
     path: tuple[str, ...]  # keys into a dataset's metrics
     label: str
-    fmt: Callable[[float], str]
-    delta: Callable[[float], str]
+    scale: int = 1  # 100 for rates shown as percentages
+    decimals: int = 1
 
     def get(self, m: dict[str, Any] | None) -> float | None:
         for k in self.path:
@@ -132,23 +108,30 @@ class Metric:
             m = m.get(k)
         return m if isinstance(m, (int, float)) and not isinstance(m, bool) else None
 
+    def fmt(self, v: float) -> str:
+        return f"{self.scale * v:.{self.decimals}f}"
+
+    def delta(self, d: float) -> str:
+        """A difference from the first run, signed, in the shown unit (percentage points for rates)."""
+        return f"{self.scale * d:+.{self.decimals}f}"
+
 
 METRICS_SHOWN = [
-    Metric(("acc",), "ACC (%)", _pct, _d_pct),
-    Metric(("giou",), "GIoU", _f3, _d_f3),
-    Metric(("matched_iou",), "matched IoU", _f3, _d_f3),
-    Metric(("whole_image_iou",), "whole-image reference IoU", _f3, _d_f3),
-    Metric(("format_rate",), "strict grounded format (%)", _pct, _d_pct),
-    Metric(("tags_rate",), "tags in order (%)", _pct, _d_pct),
-    Metric(("mean_boxes",), "boxes per chain", _f1, _d_f1),
-    Metric(("counted_box_acc",), "counted-box accuracy (%)", _pct, _d_pct),
-    Metric(("mean_completion_chars",), "completion length (chars)", _f1, _d_f1),
-    Metric(("mean_new_tokens",), "new tokens", _f1, _d_f1),
-    Metric(("acc_plus",), "acc+ (judge, %)", _pct, _d_pct),
-    Metric(("mme_official", "acc"), "MME acc (official, %)", _pct, _d_pct),
-    Metric(("mme_official", "acc_plus"), "MME acc+ (official, %)", _pct, _d_pct),
-    Metric(("mme_official", "score"), "MME score (official)", _f1, _d_f1),
-    Metric(("mathvista_official", "accuracy"), "MathVista acc (official, %)", _pct, _d_pct),
+    Metric(("acc",), "ACC (%)", scale=100),
+    Metric(("giou",), "GIoU", decimals=3),
+    Metric(("matched_iou",), "matched IoU", decimals=3),
+    Metric(("whole_image_iou",), "whole-image reference IoU", decimals=3),
+    Metric(("format_rate",), "strict grounded format (%)", scale=100),
+    Metric(("tags_rate",), "tags in order (%)", scale=100),
+    Metric(("mean_boxes",), "boxes per chain"),
+    Metric(("counted_box_acc",), "counted-box accuracy (%)", scale=100),
+    Metric(("mean_completion_chars",), "completion length (chars)"),
+    Metric(("mean_new_tokens",), "new tokens"),
+    Metric(("acc_plus",), "acc+ (judge, %)", scale=100),
+    Metric(("mme_official", "acc"), "MME acc (official, %)", scale=100),
+    Metric(("mme_official", "acc_plus"), "MME acc+ (official, %)", scale=100),
+    Metric(("mme_official", "score"), "MME score (official)"),
+    Metric(("mathvista_official", "accuracy"), "MathVista acc (official, %)", scale=100),
 ]
 SUMMARY = [METRICS_SHOWN[0], METRICS_SHOWN[1], METRICS_SHOWN[4]]
 
