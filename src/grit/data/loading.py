@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grit.data.schema import (
+    OPTIONAL_FIELDS,
     GritDataError,
     ValidationError,
     default_image_root,
@@ -25,23 +26,7 @@ if TYPE_CHECKING:
     import datasets
 
 # Columns every loaded dataset has, in this order; optional fields missing in a file are None (``bboxs``: []).
-CORE_COLUMNS = (
-    "image",
-    "image_path",
-    "question",
-    "answer",
-    "width",
-    "height",
-    "bboxs",
-    "dataset",
-    "split",
-    "choices",
-    "answer_type",
-    "precision",
-    "unit",
-    "id",
-    "question_type",
-)
+CORE_COLUMNS = ("image", "image_path", "question", "answer", "width", "height", "bboxs", *OPTIONAL_FIELDS)
 
 ImageRoot = str | os.PathLike | Mapping[str, str | os.PathLike] | None
 

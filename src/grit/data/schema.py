@@ -30,8 +30,10 @@ BOX_TOLERANCE_FRAC = 0.01
 MAX_REPORTED_ERRORS = 10
 
 REQUIRED_FIELDS = ("question", "answer", "image", "width", "height")
+# GritRecord's optional fields besides ``bboxs``, in record order (the order ``to_dict`` writes them).
+OPTIONAL_FIELDS = ("dataset", "split", "choices", "answer_type", "precision", "unit", "id", "question_type")
 OPTIONAL_STR_FIELDS = ("dataset", "split", "answer_type", "unit", "question_type")
-KNOWN_FIELDS = (*REQUIRED_FIELDS, "bboxs", "choices", "precision", "id", *OPTIONAL_STR_FIELDS)
+KNOWN_FIELDS = (*REQUIRED_FIELDS, "bboxs", *OPTIONAL_FIELDS)
 
 
 class GritDataError(ValueError):
@@ -99,16 +101,7 @@ class GritRecord:
             "height": self.height,
             "bboxs": [list(b) for b in self.bboxs],
         }
-        for name in (
-            "dataset",
-            "split",
-            "choices",
-            "answer_type",
-            "precision",
-            "unit",
-            "id",
-            "question_type",
-        ):
+        for name in OPTIONAL_FIELDS:
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
