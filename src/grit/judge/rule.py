@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Sequence
+from functools import lru_cache
 
 # ------------------------------------------------------------------------------------------ normalising
 
@@ -143,6 +144,8 @@ def _digits_to_number(sign: str, body: str) -> float:
 def number_matches(text: str) -> list[tuple[int, int, float]]:
     """``(start, end, value)`` of every number written in ``text``, in order: digits ("2", "2.0", "1,000", "-3",
     "3/4") and English number words ("two", "twenty-one", "one hundred and five")."""
+    if text.isdigit() and text.isascii():  # the common bare count: one number, no number words
+        return [(0, len(text), float(text))]
     found: list[tuple[int, int, float]] = []
     for m in _DIGITS_RE.finditer(text):
         value = _digits_to_number(m.group(1), m.group(2))
@@ -189,6 +192,8 @@ def _decimals(text: str) -> int:
 
 def _after_answer_marker(text: str) -> list[float]:
     """The numbers after the last explicit 'answer is' / 'answer:' / '=' marker (its line only), if any."""
+    if text.isascii() and "=" not in text and "answer" not in text.lower():
+        return []  # no marker possible (only checked for ASCII, where case folding is plain lower())
     matches = list(_ANSWER_MARKER_RE.finditer(text))
     if not matches:
         return []
@@ -203,7 +208,7 @@ def _numbers_equal(pred: float, gold: float, precision: int | None) -> bool:
 
 def _judge_number(pred: str, gold: float, gold_text: str, precision: int | None) -> bool:
     if precision is None:
-        precision = _decimals(gold_text) if _decimals(gold_text) else None
+        precision = _decimals(gold_text) or None
     nums = find_numbers(pred)
     if not nums:
         # "There are no dogs" / "none" for a zero count
@@ -387,12 +392,31 @@ def judge_answer(
         verdict = _judge_choice(pred, answer, list(choices))
         if verdict is not None:
             return verdict
-    if answer_type == "list" or (answer_type is None and _LIST_ANSWER_RE.fullmatch(answer)):
+    if (answer_type is None or type(answer_type) is str) and len(answer) <= 200:
+        kind, gold = _gold_kind_cached(answer, answer_type)
+    else:
+        kind, gold = _gold_kind(answer, answer_type)
+    if kind == "list":
         return _judge_list(pred, answer)
-    if _is_polar(answer) and answer_type in (None, "text", "bool", "yes/no", "yesno"):
-        gold = normalize_text(answer)[0] in YES_WORDS
+    if kind == "polar":
         return polarity(pred) == gold
+    if kind == "number":
+        return _judge_number(pred, gold, answer, precision)
+    return _judge_text(_strip_prefix(pred), answer, question)
+
+
+def _gold_kind(answer: str, answer_type: object) -> tuple[str, object]:
+    """How a (tag-stripped) ground truth is judged: ``("list", None)``, ``("polar", is_yes)``,
+    ``("number", value)`` or ``("text", None)``."""
+    if answer_type == "list" or (answer_type is None and _LIST_ANSWER_RE.fullmatch(answer)):
+        return "list", None
+    if _is_polar(answer) and answer_type in (None, "text", "bool", "yes/no", "yesno"):
+        return "polar", normalize_text(answer)[0] in YES_WORDS
     gold_num = parse_number(answer) if answer_type != "text" else None
     if gold_num is not None:
-        return _judge_number(pred, gold_num, answer, precision)
-    return _judge_text(_strip_prefix(pred), answer, question)
+        return "number", gold_num
+    return "text", None
+
+
+# It depends on the ground truth alone, and GRPO judges a whole group of completions against each one.
+_gold_kind_cached = lru_cache(maxsize=4096)(_gold_kind)
