@@ -422,12 +422,15 @@ def repetition(completions: Sequence[object], **kwargs) -> list[float]:
     earlier in the completion; texts shorter than 8 words score 0.5."""
     out = []
     for comp in completions:
-        words = completion_text(comp).split()[:MAX_WORDS]
+        words = completion_text(comp).split()
+        if len(words) > MAX_WORDS:
+            words = words[:MAX_WORDS]
         total = len(words) - NGRAM + 1
         if total <= 1:
             out.append(0.5)
             continue
-        unique = len(set(zip(*(words[k : k + total] for k in range(NGRAM)), strict=True)))
+        # zip stops at the shortest slice, words[NGRAM - 1:], which has exactly `total` items
+        unique = len(set(zip(*[words[k:] for k in range(NGRAM)])))  # noqa: B905
         out.append(0.5 * unique / total)
     return out
 
