@@ -1,0 +1,156 @@
+"""The speed-ups in chain / rewards / the rule judge give exactly what the general code paths give.
+
+Each fast path is checked against the general computation it replaces (kept here, or still in the module) on
+generated input, so a later change to one side cannot silently drift from the other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_rewards_fuzz import batch, fragment
+
+from grit import chain, rewards
+from grit.boxes import InvalidBox, normalize_box
+from grit.judge import rule
+
+TAGS = ["<think>", "</think>", "<rethink>", "</rethink>", "<answer>", "</answer>"]
+filler = st.one_of(fragment, st.sampled_from([" ", "\n", "x", "<think", "answer>", "</answer"]))
+
+
+@st.composite
+def well_formed(draw) -> str:
+    """Texts whose GRIT tags occur once each, in order (the fast split's domain), with junk in between."""
+    n_tags = draw(st.sampled_from([5, 6]))
+    parts = [draw(st.sampled_from(["", " ", "\n", "junk "]))]
+    for tag in TAGS[:n_tags]:
+        parts += [tag, draw(filler).replace("<", "")]
+    return "".join(parts)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(well_formed())
+def test_well_formed_split_matches_general_split(text):
+    names = tuple(chain._TAG_RE.findall(text))
+    assert names in chain._WELL_FORMED
+    think, rethink, answer, tags_ok, reasoning_ok = chain._split_general(text)
+    assert chain._split_well_formed(text, len(names) == 6) == (think, rethink, answer, tags_ok)
+    assert reasoning_ok
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.one_of(well_formed(), st.lists(filler, max_size=12).map("".join)))
+def test_parse_builds_the_same_objects_as_the_dataclass_init(text):
+    c = chain.parse(text)
+    fields = [f.name for f in dataclasses.fields(chain.GroundedChain)]
+    assert list(vars(c)) == fields
+    assert c == chain.GroundedChain(**{f: getattr(c, f) for f in fields})
+    for b in c.boxes:
+        box_fields = [f.name for f in dataclasses.fields(chain.ChainBox)]
+        assert list(vars(b)) == box_fields
+        assert b == chain.ChainBox(**{f: getattr(b, f) for f in box_fields})
+
+
+number = st.one_of(st.integers(-(10**12), 10**12), st.floats(-1e8, 1e8, allow_nan=False))
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(number, min_size=4, max_size=4), st.none() | st.text(max_size=5))
+def test_plain_box_agrees_with_normalize_box(coords, label):
+    fast = chain._plain_box(tuple(coords), label)
+    try:
+        slow = normalize_box(coords, None, label)
+    except InvalidBox:
+        slow = None
+    assert fast is None or fast == slow
+    assert (fast is None) == (slow is None)
+
+
+# ------------------------------------------------------------------------------------------------ judge
+
+
+def normalize_reference(text: str) -> list[str]:
+    """normalize_text without its shortcut: every substitution always runs."""
+    text = text.lower().replace("’", "'")
+    text = re.sub(r"(?<=\d),(?=\d{3})", "", text)
+    text = re.sub(r"(?<=\d)([.:])(?=\d)", lambda m: "\x00" if m.group(1) == "." else "\x01", text)
+    text = rule._PUNCT_RE.sub(" ", text).replace("\x00", ".").replace("\x01", ":")
+    words = [w.strip("'") for w in text.split()]
+    return [rule._singular(w) for w in words if w]
+
+
+def singular_reference(word: str) -> str:
+    if len(word) > 3 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith(("ses", "xes", "ches", "shes", "zes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+answerish = st.one_of(
+    st.text(max_size=24),
+    st.text(alphabet="ab yesnotwenty1234567890.,:-/'’()<>!?=\x00\x01ſKİ²٣", max_size=24),
+    st.sampled_from(["2", "0012", "two", "The answer is 3", "anſwer: 4", "x = 5", "1,000 dogs", "3:30", "٣"]),
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(answerish)
+def test_judge_text_shortcuts_match_the_full_computation(text):
+    assert rule.normalize_text(text) == normalize_reference(text)
+    for w in text.split():
+        assert rule._singular(w) == singular_reference(w)
+    if not rule._may_have_number_words(text):
+        assert rule._WORDS_RE.search(text) is None
+    digits = [
+        (m.start(), m.end(), rule._digits_to_number(m.group(1), m.group(2)))
+        for m in rule._DIGITS_RE.finditer(text)
+    ]
+    if text.isdigit() and text.isascii():
+        assert rule.number_matches(text) == digits
+    marker = list(re.finditer(r"(?:answer\s*(?:is|:|=)|=)\s*", text, re.IGNORECASE))
+    assert bool(rule._after_answer_marker(text)) <= bool(marker)
+    assert rule._strip_tags(text) == rule._TAG_RE.sub(" ", text).strip()
+
+
+@settings(max_examples=2000, deadline=None)
+@given(answerish, st.sampled_from([None, "text", "integer", "list", "bool"]))
+def test_cached_gold_kind_matches_uncached(answer, answer_type):
+    assert rule._gold_kind_cached(answer, answer_type) == rule._gold_kind(answer, answer_type)
+
+
+# ---------------------------------------------------------------------------------------------- rewards
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(batch())
+def test_batch_column_and_frame_lookups_match_per_row_lookups(data):
+    comps, kwargs = data
+    n = len(comps)
+    frames = rewards._frames_getter(kwargs, n)
+    for name in ("answer", "dataset", "question", "width", "height", "frame", "choices"):
+        assert rewards._columns(kwargs, name, n) == [rewards._column(kwargs, name, i) for i in range(n)]
+    for i in range(n):
+        try:
+            expected = rewards._frames(kwargs, i)
+        except (ValueError, OverflowError) as exc:  # odd sizes: both must fail alike
+            expected = type(exc)
+        try:
+            got = frames(i)
+        except (ValueError, OverflowError) as exc:
+            got = type(exc)
+        assert got == expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["a", "b", "c", "the", "dog"]), max_size=60).map(" ".join))
+def test_repetition_counts_word_8grams(text):
+    words = text.split()
+    grams = [tuple(words[i : i + 8]) for i in range(len(words) - 7)]
+    expected = 0.5 if len(grams) <= 1 else 0.5 * len(set(grams)) / len(grams)
+    assert rewards.repetition([text]) == [expected]
