@@ -154,3 +154,20 @@ def test_repetition_counts_word_8grams(text):
     grams = [tuple(words[i : i + 8]) for i in range(len(words) - 7)]
     expected = 0.5 if len(grams) <= 1 else 0.5 * len(set(grams)) / len(grams)
     assert rewards.repetition([text]) == [expected]
+
+
+def test_step_parses_parse_each_completion_once_and_keep_only_the_latest_batch(monkeypatch):
+    calls = []
+    real_parse = chain.parse
+    monkeypatch.setattr(chain, "parse", lambda text, *a: calls.append(text) or real_parse(text, *a))
+    rewards._parse_cached.cache_clear()
+    step1 = [
+        f'<think> {{"bbox_2d": [1, 2, 3, {i + 4}]}} </think><rethink> r </rethink><answer> 1'
+        for i in range(3)
+    ]
+    kwargs = {"answer": ["1"] * 3, "dataset": ["tallyqa"] * 3}
+    assert rewards.grounded_region_format(step1, **kwargs) == [0.5] * 3
+    assert rewards.grounded_target_counting(step1, **kwargs) == [1.0] * 3
+    assert sorted(calls) == sorted(step1)  # the second reward reused the first one's parses
+    rewards.grounded_region_format(["<think> x </think>"])
+    assert rewards._parse_cached.cache_info().currsize == 1  # step 1's chains are gone

@@ -50,7 +50,7 @@ default pixel budget, the largest Qwen frame) or the 0–1000 frame; a per-item 
 (>1e7) and zero-area boxes are rejected. Other missing columns: see each reward's docstring.
 
 Each completion is parsed once per training step: :func:`grit.chain.parse` results are shared between the
-rewards through a small LRU cache (completions up to 20,000 characters).
+rewards of one step (completions up to 20,000 characters) and dropped with the next step's batch.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from typing import NamedTuple
 
 from grit import chain as chain_mod
 from grit.boxes import ABSURD_FACTOR, Box, Frame
@@ -107,14 +108,55 @@ def _content_text(content: object) -> str:
     return "" if content is None else str(content)
 
 
-@lru_cache(maxsize=4096)
-def _parse_cached(text: str) -> GroundedChain:
-    return chain_mod.parse(text)
+class CacheInfo(NamedTuple):
+    currsize: int
+    maxsize: int
 
 
-def _chain(text: str) -> GroundedChain:
-    """Parse once per completion across all rewards of a step (TRL calls them one after another)."""
-    return _parse_cached(text) if len(text) <= _CACHE_MAX_CHARS else chain_mod.parse(text)
+class _StepParses:
+    """Parses shared by the rewards of one training step: TRL calls them one after another on the same
+    completions, so each completion is parsed once per step. A reward that sees a whole batch
+    (:meth:`batch`) makes that batch the one kept, so a chain lives for one step only: an LRU of thousands of
+    chains kept the garbage collector busy for a fifth of the reward time. Texts over ``max_chars`` are never
+    kept; at most ``maxsize`` chains are kept from single lookups."""
+
+    def __init__(self, max_chars: int, maxsize: int) -> None:
+        self.max_chars, self.maxsize = max_chars, maxsize
+        self.chains: dict[str, GroundedChain] = {}
+
+    def __call__(self, text: str) -> GroundedChain:
+        c = self.chains.get(text)
+        if c is None:
+            c = chain_mod.parse(text)
+            if len(text) <= self.max_chars:
+                if len(self.chains) >= self.maxsize:
+                    self.chains = {}
+                self.chains[text] = c
+        return c
+
+    def batch(self, texts: Sequence[str]) -> list[GroundedChain]:
+        """The chains of ``texts``; from now on these are the ones kept (unless none of them can be)."""
+        old: dict[str, GroundedChain] = self.chains
+        new: dict[str, GroundedChain] = {}
+        out = []
+        for text in texts:
+            c = new.get(text) or old.get(text) or chain_mod.parse(text)
+            if len(text) <= self.max_chars:
+                new[text] = c
+            out.append(c)
+        if new:
+            self.chains = new
+        return out
+
+    def cache_info(self) -> CacheInfo:
+        return CacheInfo(len(self.chains), self.maxsize)
+
+    def cache_clear(self) -> None:
+        self.chains = {}
+
+
+_parse_cached = _StepParses(_CACHE_MAX_CHARS, maxsize=4096)
+_chain = _parse_cached  # one completion's chain, shared with the step's other rewards
 
 
 def _column(kwargs: dict, name: str, i: int) -> object:
@@ -274,8 +316,7 @@ def grounded_region_format(completions: Sequence[object], **kwargs) -> list[floa
     """0–0.5: 0.5 when think/rethink are well formed (once each, in order) and <think> holds ≥ 1 valid box."""
     frames = _frames_getter(kwargs, len(completions))
     out = []
-    for i, comp in enumerate(completions):
-        c = _chain(completion_text(comp))
+    for i, c in enumerate(_parse_cached.batch([completion_text(comp) for comp in completions])):
         ok = c.reasoning_ok and _n_valid_boxes(c, frames(i)) > 0
         out.append(0.5 if ok else 0.0)
     return out
