@@ -31,14 +31,48 @@ def well_formed(draw) -> str:
     return "".join(parts)
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
-@given(well_formed())
-def test_well_formed_split_matches_general_split(text):
+def split_reference(text: str):
+    """The sections and tag flags from the list of all tags, as parse first computed them."""
+    tags = [(m.group(), m.start()) for m in chain._TAG_RE.finditer(text)]
+    names = tuple(name for name, _ in tags)
+
+    def find(start, wanted):
+        return next((p for name, p in tags if p >= start and name in wanted), None)
+
+    def section(open_tag, close_tag, stops, last=False):
+        opens = [p for name, p in tags if name == open_tag]
+        if not opens:
+            return None
+        start = (opens[-1] if last else opens[0]) + len(open_tag)
+        end = find(start, (close_tag,))
+        if end is None and stops:
+            end = find(start, stops)
+        return start, len(text) if end is None else end
+
+    tags_ok = names in chain._WELL_FORMED and not text[: tags[0][1]].strip()
+    return (
+        section("<think>", "</think>", ("<rethink>", "<answer>")),
+        section("<rethink>", "</rethink>", ("<answer>",)),
+        section("<answer>", "</answer>", (), last=True),
+        tags_ok,
+        tags_ok or tuple(n for n in names if n in chain._REASONING) == chain._REASONING,
+    )
+
+
+tag_soup = st.lists(st.one_of(st.sampled_from(TAGS), filler), max_size=14).map("".join)
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.one_of(well_formed(), tag_soup))
+def test_tag_splits_match_the_tag_list_reference(text):
     names = tuple(chain._TAG_RE.findall(text))
-    assert names in chain._WELL_FORMED
-    think, rethink, answer, tags_ok, reasoning_ok = chain._split_general(text)
-    assert chain._split_well_formed(text, len(names) == 6) == (think, rethink, answer, tags_ok)
-    assert reasoning_ok
+    expected = split_reference(text)
+    assert chain._split_general(text, names) == expected
+    if names in chain._WELL_FORMED:
+        assert chain._split_well_formed(text, len(names) == 6) == expected[:4]
+        assert expected[4]
+    c = chain.parse(text)
+    assert (c.think_span, c.rethink_span, c.answer_span, c.tags_ok, c.reasoning_ok) == expected
 
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))

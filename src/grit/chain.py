@@ -120,43 +120,37 @@ _REASONING = _TAG_NAMES[:4]
 _WELL_FORMED = (_TAG_NAMES[:5], _TAG_NAMES)
 
 
-def _find_tag(tags: list[tuple[str, int]], start: int, names: Sequence[str]) -> int | None:
-    """Position of the first tag named in ``names`` at or after ``start``."""
-    for name, p in tags:
-        if p >= start and name in names:
-            return p
-    return None
+# Tags cannot overlap (each has '<' only at its start), so every occurrence of a tag's text is one of the tags
+# _TAG_RE finds, and plain str.find / rfind locate them.
 
 
-def _section(
-    text: str, tags: list[tuple[str, int]], open_tag: str, close_tag: str, stops: Sequence[str], last=False
-):
-    """Inner span of ``open_tag``: up to the next ``close_tag``, else the next stop tag, else the end of text."""
-    opens = [p for name, p in tags if name == open_tag]
-    if not opens:
+def _section(text: str, open_tag: str, close_tag: str, stops: Sequence[str], last: bool = False):
+    """Inner span of the first (``last``: last) ``open_tag``: up to the next ``close_tag``, else the next stop
+    tag, else the end of text."""
+    p = text.rfind(open_tag) if last else text.find(open_tag)
+    if p < 0:
         return None
-    start = (opens[-1] if last else opens[0]) + len(open_tag)
-    end = _find_tag(tags, start, (close_tag,))
-    if end is None:
-        end = _find_tag(tags, start, stops) if stops else None
-    return start, len(text) if end is None else end
+    start = p + len(open_tag)
+    end = text.find(close_tag, start)
+    if end < 0:
+        ends = [q for q in (text.find(tag, start) for tag in stops) if q >= 0]
+        end = min(ends) if ends else len(text)
+    return start, end
 
 
-def _split_general(text: str):
-    """Sections and tag flags of any text (see :func:`parse`): ``think, rethink, answer, tags_ok, reasoning_ok``."""
-    tags = [(m.group(), m.start()) for m in _TAG_RE.finditer(text)]
-    names = tuple(name for name, _ in tags)
-    think = _section(text, tags, "<think>", "</think>", ("<rethink>", "<answer>"))
-    rethink = _section(text, tags, "<rethink>", "</rethink>", ("<answer>",))
-    answer = _section(text, tags, "<answer>", "</answer>", (), last=True)
-    tags_ok = names in _WELL_FORMED and not text[: tags[0][1]].strip()
+def _split_general(text: str, names: tuple[str, ...]):
+    """Sections and tag flags of any text (see :func:`parse`), given its tag sequence ``names``:
+    ``think, rethink, answer, tags_ok, reasoning_ok``."""
+    think = _section(text, "<think>", "</think>", ("<rethink>", "<answer>"))
+    rethink = _section(text, "<rethink>", "</rethink>", ("<answer>",))
+    answer = _section(text, "<answer>", "</answer>", (), last=True)
+    tags_ok = names in _WELL_FORMED and not text[: text.find("<think>")].strip()
     reasoning_ok = tags_ok or tuple(n for n in names if n in _REASONING) == _REASONING
     return think, rethink, answer, tags_ok, reasoning_ok
 
 
 def _split_well_formed(text: str, closed: bool):
-    """The common case, every tag exactly once and in order: ``think, rethink, answer, tags_ok`` by plain
-    ``str.find`` (tags cannot overlap, so each find lands on the one occurrence the general path would use)."""
+    """The common case, every tag exactly once and in order: ``think, rethink, answer, tags_ok``."""
     t0 = text.find("<think>")
     t1 = text.find("</think>", t0)
     r0 = text.find("<rethink>", t1)
@@ -480,7 +474,7 @@ def parse(text: str, frame: Frame | None = None) -> GroundedChain:
         think, rethink, answer, tags_ok = _split_well_formed(text, len(names) == 6)
         reasoning_ok = True
     else:
-        think, rethink, answer, tags_ok, reasoning_ok = _split_general(text)
+        think, rethink, answer, tags_ok, reasoning_ok = _split_general(text, names)
     boxes = tuple(_scan(text, think[0], think[1], frame)) if think else ()
     strict = tags_ok and any(b.box is not None for b in boxes)
 
