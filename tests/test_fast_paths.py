@@ -7,6 +7,7 @@ generated input, so a later change to one side cannot silently drift from the ot
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 
 from hypothesis import HealthCheck, given, settings
@@ -205,3 +206,20 @@ def test_step_parses_parse_each_completion_once_and_keep_only_the_latest_batch(m
     assert sorted(calls) == sorted(step1)  # the second reward reused the first one's parses
     rewards.grounded_region_format(["<think> x </think>"])
     assert rewards._parse_cached.cache_info().currsize == 1  # step 1's chains are gone
+
+
+def bleu1_reference(candidate: str, reference: str) -> float:
+    cand = re.sub(r"[^a-zA-Z0-9\s]", " ", candidate).lower().split()
+    ref = re.sub(r"[^a-zA-Z0-9\s]", " ", reference).lower().split()
+    if not cand or not ref:
+        return 0.0
+    matched = sum(min(cand.count(w), ref.count(w)) for w in set(cand))
+    bp = 1.0 if len(cand) > len(ref) else math.exp(1 - len(ref) / len(cand))
+    return matched / len(cand) * bp
+
+
+@settings(max_examples=1500, deadline=None)
+@given(answerish, st.one_of(answerish, st.text(alphabet="ab cd", min_size=190, max_size=230)))
+def test_bleu1_with_cached_reference_counts_matches_direct_computation(candidate, reference):
+    assert rewards.bleu1(candidate, reference) == bleu1_reference(candidate, reference)
+    assert rewards.bleu1(candidate, reference) == bleu1_reference(candidate, reference)  # now from the cache

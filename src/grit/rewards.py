@@ -422,20 +422,34 @@ _BLEU_STRIP_RE = re.compile(r"[^a-zA-Z0-9\s]")
 def bleu1(candidate: str, reference: str) -> float:
     """Sentence BLEU-1: clipped unigram precision times the brevity penalty, on lowercased words with
     punctuation removed (the released code's normalisation; nltk's ``sentence_bleu`` with weights (1,0,0,0))."""
-    cand = _BLEU_STRIP_RE.sub(" ", candidate).lower().split()
-    ref = _BLEU_STRIP_RE.sub(" ", reference).lower().split()
-    if not cand or not ref:
+    cand = _bleu_words(candidate)
+    ref_len, ref_counts = _bleu_reference(reference) if len(reference) <= 200 else _bleu_counts(reference)
+    if not cand or not ref_len:
         return 0.0
-    ref_counts: dict[str, int] = {}
-    for w in ref:
-        ref_counts[w] = ref_counts.get(w, 0) + 1
     cand_counts: dict[str, int] = {}
     for w in cand:
         cand_counts[w] = cand_counts.get(w, 0) + 1
     matched = sum(min(n, ref_counts.get(w, 0)) for w, n in cand_counts.items())
     precision = matched / len(cand)
-    bp = 1.0 if len(cand) > len(ref) else math.exp(1 - len(ref) / len(cand))
+    bp = 1.0 if len(cand) > ref_len else math.exp(1 - ref_len / len(cand))
     return precision * bp
+
+
+def _bleu_words(text: str) -> list[str]:
+    return _BLEU_STRIP_RE.sub(" ", text).lower().split()
+
+
+def _bleu_counts(reference: str) -> tuple[int, dict[str, int]]:
+    """Number of words and word counts of a reference (callers only read the dict)."""
+    counts: dict[str, int] = {}
+    words = _bleu_words(reference)
+    for w in words:
+        counts[w] = counts.get(w, 0) + 1
+    return len(words), counts
+
+
+# A reference is a ground-truth answer, shared by the whole GRPO group of completions scored against it.
+_bleu_reference = lru_cache(maxsize=4096)(_bleu_counts)
 
 
 def answer_bleu(completions: Sequence[object], **kwargs) -> list[float]:
