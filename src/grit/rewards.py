@@ -253,8 +253,8 @@ def fits(box: Box, frame: Frame) -> bool:
     return min(box.x2, ex) > max(box.x1, 0.0) and min(box.y2, ey) > max(box.y1, 0.0)
 
 
-def _n_valid_boxes(c: GroundedChain, frames: tuple[Frame, ...]) -> int:
-    """Valid boxes inside <think>; with frames, a box must fit at least one of them."""
+def _n_valid_boxes(c: GroundedChain, frames: tuple[Frame, ...], stop_at: int | None = None) -> int:
+    """Valid boxes inside <think> (counted up to ``stop_at``); with frames, a box must fit at least one of them."""
     if not c.boxes:
         return 0
     if not frames:
@@ -266,6 +266,8 @@ def _n_valid_boxes(c: GroundedChain, frames: tuple[Frame, ...]) -> int:
                 if fits(b.box, f):
                     n += 1
                     break
+            if n == stop_at:
+                break
     return n
 
 
@@ -317,7 +319,7 @@ def grounded_region_format(completions: Sequence[object], **kwargs) -> list[floa
     frames = _frames_getter(kwargs, len(completions))
     out = []
     for i, c in enumerate(_parse_cached.batch([completion_text(comp) for comp in completions])):
-        ok = c.reasoning_ok and _n_valid_boxes(c, frames(i)) > 0
+        ok = c.reasoning_ok and _n_valid_boxes(c, frames(i), stop_at=1) > 0
         out.append(0.5 if ok else 0.0)
     return out
 
