@@ -296,3 +296,11 @@ def test_parse_cache_is_bounded_to_small_texts():
     before = rewards._parse_cached.cache_info().currsize
     assert grounded_region_format([huge]) == [0.5]
     assert rewards._parse_cached.cache_info().currsize == before
+
+
+def test_absurd_image_sizes_do_not_crash_the_rewards():
+    comp = "<think>a b [1, 2, 30, 40]</think><rethink>r</rethink><answer>1</answer>"
+    for size in (1e157, float("inf"), -5, "huge"):
+        for name, fn in REGISTRY.items():
+            out = fn([comp], answer=["1"], width=[size], height=[size], dataset=["tallyqa"])
+            assert len(out) == 1 and math.isfinite(out[0]), name

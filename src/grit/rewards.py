@@ -175,12 +175,15 @@ def _columns(kwargs: dict, name: str, n: int) -> list:
     return [col[i] for i in range(m)] + [None] * (n - m)
 
 
+MAX_IMAGE_SIDE = 1_000_000
+
+
 def _size(value: object) -> int | None:
     try:
         v = int(float(value))  # type: ignore[arg-type]
     except (TypeError, ValueError, OverflowError):
         return None
-    return v if v > 0 else None
+    return v if 0 < v <= MAX_IMAGE_SIDE else None  # an absurd size is no size (no frame check), not a crash
 
 
 @lru_cache(maxsize=4096)
