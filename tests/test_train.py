@@ -161,31 +161,76 @@ def _tiny_cfg(model_dir, train, out, extra=()):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("family", ["qwen2_5_vl", "internvl"])
-def test_train_tiny_all_rewards(tmp_path, shapes_data, family):
+def test_grit_train_tiny_all_rewards(tmp_path, shapes_data, family):
+    """`grit train` end to end on each family's tiny model, with every GRPO-GR reward and periodic eval."""
+    from typer.testing import CliRunner
+
+    from grit.cli import app
     from grit.models.tiny import build_tiny
-    from grit.train.trainer import train
 
     build_tiny(family, tmp_path / "m")
     train_path, test_path = shapes_data
-    cfg = _tiny_cfg(
-        tmp_path / "m",
-        train_path,
-        tmp_path / "run",
-        [f"eval_data={test_path}", "eval_every=2", "eval_max_new_tokens=16"],
+    res = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--config",
+            str(ROOT / "configs" / "tiny_cpu.yaml"),
+            f"model={tmp_path / 'm'}",
+            f"train_data={train_path}",
+            f"output_dir={tmp_path / 'run'}",
+            f"eval_data={test_path}",
+            "eval_every=2",
+            "eval_max_new_tokens=16",
+            "--grpo.max-completion-length",
+            "24",
+        ],
     )
-    final = train(cfg)
+    assert res.exit_code == 0, res.output
+    final = tmp_path / "run" / "final"
     hist = json.loads((tmp_path / "run" / "log_history.json").read_text())
     logged = {k for h in hist for k in h}
     for r in GRPO_GR_REWARDS:
         assert f"rewards/{r}/mean" in logged
     assert any(k.startswith("eval_") and k.endswith("/acc") for k in logged)
-    assert (Path(final) / "config.json").is_file()
+    assert max(h.get("step", 0) for h in hist) == 4
+    assert (final / "config.json").is_file()
     samples = [json.loads(x) for x in (tmp_path / "run" / "completions.jsonl").read_text().splitlines()]
     assert samples and {"step", "completion", "rewards"} <= set(samples[0])
     assert set(samples[0]["rewards"]) == set(GRPO_GR_REWARDS)
     from grit.models.loading import load_model
 
     load_model(final)  # the trained folder loads through the public entry point
+
+
+def test_flags_become_overrides():
+    from grit.cli import flags_to_overrides
+
+    assert flags_to_overrides(["--lora-r", "16", "--grpo.learning-rate=1e-5", "beta=1"]) == [
+        "lora_r=16",
+        "grpo.learning_rate=1e-5",
+        "beta=1",
+    ]
+    with pytest.raises(ValueError, match="needs a value"):
+        flags_to_overrides(["--lora-r"])
+
+
+@pytest.mark.slow
+def test_lora_and_freezing(tmp_path, shapes_data):
+    from grit.models.tiny import build_tiny
+    from grit.train.trainer import build_trainer
+
+    build_tiny("qwen2_5_vl", tmp_path / "m")
+    train_path, _ = shapes_data
+    trainer = build_trainer(_tiny_cfg(tmp_path / "m", train_path, tmp_path / "run", ["lora_r=4"]))
+    trainable = [n for n, p in trainer.model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    trainer = build_trainer(
+        _tiny_cfg(tmp_path / "m", train_path, tmp_path / "run2", ["freeze_projector=true"])
+    )
+    frozen = {n for n, p in trainer.model.named_parameters() if not p.requires_grad}
+    assert any(".visual.blocks." in n for n in frozen) and any(".merger." in n for n in frozen)
+    assert not any("language_model" in n for n in frozen)
 
 
 class _Crash(Exception):

@@ -410,9 +410,27 @@ def pretrain_shapes(
     pretrain(cfg, resume=resume, max_minutes=max_minutes, log=lambda s: typer.echo(s))
 
 
+def flags_to_overrides(args: list[str]) -> list[str]:
+    """``--lora-r 16``, ``--grpo.learning-rate=1e-5`` and ``lora_r=16`` all become ``key=value`` overrides."""
+    out, i = [], 0
+    while i < len(args):
+        a = args[i]
+        if a.startswith("--"):
+            key, sep, value = a[2:].partition("=")
+            if not sep:
+                if i + 1 >= len(args):
+                    raise ValueError(f"option {a} needs a value")
+                value, i = args[i + 1], i + 1
+            out.append(f"{key.replace('-', '_')}={value}")
+        else:
+            out.append(a)
+        i += 1
+    return out
+
+
 @app.command(
     "train",
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": False},
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
 )
 def train_cmd(
     ctx: typer.Context,
@@ -423,7 +441,7 @@ def train_cmd(
     from grit.train.config import load_config
     from grit.train.trainer import train
 
-    cfg = load_config(config, list(ctx.args))
+    cfg = load_config(config, flags_to_overrides(list(ctx.args)))
     final = train(cfg, resume=resume)
     typer.echo(f"trained model: {final}")
 
