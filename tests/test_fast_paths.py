@@ -89,6 +89,31 @@ def test_parse_builds_the_same_objects_as_the_dataclass_init(text):
         assert b == chain.ChainBox(**{f: getattr(b, f) for f in box_fields})
 
 
+scan_text = st.one_of(
+    st.lists(
+        st.one_of(fragment, st.sampled_from(["#3 ", "2 dogs", "a1, 2, 3, 4", "-1, 2, 3, 4", ".5, 1"])),
+        max_size=10,
+    ).map("".join),
+    st.text(alphabet="0123456789-.,; \n[](){}<>\"'#abx_é٣²", max_size=60),
+)
+
+
+def records(text: str, start: int, end: int, trigger) -> list:
+    sc = chain._Scanner(text)
+    sc.scan(start, end, trigger)
+    return sc.recs
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(scan_text, st.integers(0, 80), st.integers(0, 80))
+def test_box_scan_shortcuts_find_what_the_plain_scan_finds(text, a, b):
+    start, end = sorted((min(a, len(text)), min(b, len(text))))
+    expected = records(text, start, end, chain._ANY_TRIGGER_RE)  # every digit and '-' tried, as before
+    assert records(text, start, end, chain._TRIGGER_RE) == expected
+    if not chain._may_have_boxes(text, start, end):
+        assert expected == []
+
+
 number = st.one_of(st.integers(-(10**12), 10**12), st.floats(-1e8, 1e8, allow_nan=False))
 
 
@@ -223,3 +248,10 @@ def bleu1_reference(candidate: str, reference: str) -> float:
 def test_bleu1_with_cached_reference_counts_matches_direct_computation(candidate, reference):
     assert rewards.bleu1(candidate, reference) == bleu1_reference(candidate, reference)
     assert rewards.bleu1(candidate, reference) == bleu1_reference(candidate, reference)  # now from the cache
+
+
+def test_a_scan_cut_at_a_bbox_list_reports_it_instead_of_crashing():
+    # MAX_SCAN_CHARS can end the scanned region right at the '[' of a "bbox_2d" value
+    text = '{"bbox_2d": [[1, 2, 3, 4], [5, 6, 7, 8]]}'
+    boxes = chain._scan(text, 0, text.index("["), None)
+    assert [(b.raw, b.box, b.error) for b in boxes] == [("", None, "bbox_2d has no value")]
