@@ -435,14 +435,16 @@ def _box_record(m: re.Match) -> list:
     """The record ``[start, end, coords, label, None]`` of a qobj / qobj_lf / iref match."""
     kind, g = m.lastgroup, m.lastindex
     if kind == "qobj":
-        label, g = _unescape(m.group(g + 6) or ""), g + 1
+        label, g = m.group(g + 6), g + 1
+        label = _unescape(label or "") if label is None or "\\" in label else label.strip() or None
     elif kind == "qobj_lf":
         label, g = _unescape(m.group(g + 1)), g + 2
     else:
         label, g = _clean_label(m.group(g + 1)), g + 2
-    nums = m.group(g + 1, g + 2, g + 3, g + 4)
-    coords = tuple(map(_number, nums)) if "." in m.group(g) else tuple(map(int, nums))
-    return [m.start(g), m.end(g), coords, label, None]
+    raw, *nums = m.group(g, g + 1, g + 2, g + 3, g + 4)
+    coords = tuple(map(_number, nums)) if "." in raw else tuple(map(int, nums))
+    s, e = m.span(g)
+    return [s, e, coords, label, None]
 
 
 def _skip_number(text: str, s: int, end: int) -> int:
