@@ -304,3 +304,8 @@ def test_absurd_image_sizes_do_not_crash_the_rewards():
         for name, fn in REGISTRY.items():
             out = fn([comp], answer=["1"], width=[size], height=[size], dataset=["tallyqa"])
             assert len(out) == 1 and math.isfinite(out[0]), name
+
+
+def test_answer_accuracy_ignores_a_question_that_is_not_text():
+    comps = ["<answer> 3 </answer>", "<answer> a dog </answer>"]
+    assert rewards.answer_accuracy(comps, answer=["3", "dog"], question=[1, float("nan")]) == [1.0, 1.0]

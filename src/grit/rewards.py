@@ -386,6 +386,10 @@ def answer_format(completions: Sequence[object], **kwargs) -> list[float]:
 def _default_judge(prediction: str, answer: str, **kw) -> bool:
     from grit.judge import judge_answer
 
+    if not isinstance(
+        kw.get("question"), str
+    ):  # a junk question column (ints, NaN) must not crash the reward
+        kw["question"] = None
     return judge_answer(prediction, answer, **kw)
 
 
