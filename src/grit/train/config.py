@@ -60,6 +60,7 @@ class TrainConfig:
     eval_limit: int | None = 64
     eval_max_new_tokens: int = 256
     threads: int | None = None
+    print_logs: bool = False  # print TRL's full log dict at every step (else: a compact progress bar)
     completion_samples: int = 4  # completions (with their rewards) written to completions.jsonl per log
     # TRL GRPOConfig fields (anything GRPOConfig accepts)
     grpo: dict[str, Any] = field(default_factory=dict)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from transformers import TrainerCallback
+from transformers.trainer_callback import ProgressCallback
 
 from grit.models import get_family
 from grit.models.generate import frame_for_image, user_text
@@ -108,6 +109,24 @@ class GroundedEvalCallback(TrainerCallback):
         return out
 
 
+class CompactProgressCallback(ProgressCallback):
+    """The progress bar with the total reward and the grounded-format terms as its postfix, instead of a
+    40-key dict printed at every step (all of it still goes to ``log_history.json`` and ``report_to``)."""
+
+    KEYS: ClassVar[dict[str, str]] = {
+        "reward": "reward",
+        "rewards/grounded_region_format/mean": "region",
+        "rewards/answer_accuracy/mean": "acc",
+        "completions/mean_length": "len",
+    }
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and self.training_bar is not None and logs:
+            shown = {short: f"{float(logs[k]):.3g}" for k, short in self.KEYS.items() if k in logs}
+            if shown:
+                self.training_bar.set_postfix(shown, refresh=False)
+
+
 class CompletionSamplesCallback(TrainerCallback):
     """At every log, append a few of the latest completions with their per-reward scores to
     ``output_dir/completions.jsonl`` — the text behind the reward curves, readable without wandb."""
@@ -199,6 +218,9 @@ def build_trainer(cfg: TrainConfig, extra_callbacks: list | None = None, reward_
     for c in (cb, samples):
         if c is not None:
             c.trainer = trainer
+    if not cfg.print_logs and not args.disable_tqdm:
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(CompactProgressCallback)
     return trainer
 
 
