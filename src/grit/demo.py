@@ -109,7 +109,9 @@ def run_demo(opts: DemoOptions, log=print) -> dict:
         cfg.model, test_paths, out / "eval_base_direct", prompt=DIRECT_PROMPT, max_new_tokens=8, progress=True
     )
     evaluate(cfg.model, test_paths, out / "eval_base", prompt="grit", **ev)
-    evaluate(cfg.model, sampled_paths, out / "eval_base_t1", prompt="grit", temperature=1.0, **ev)
+    evaluate(
+        cfg.model, sampled_paths, out / "eval_base_t1", prompt="grit", temperature=1.0, seed=opts.seed, **ev
+    )
     t = mark("eval_base", t)
 
     # 3. GRPO-GR
@@ -120,7 +122,9 @@ def run_demo(opts: DemoOptions, log=print) -> dict:
     # 4. after
     log("[3/4] evaluating the trained model")
     evaluate(final, test_paths, out / "eval_after", prompt="grit", **ev)
-    evaluate(final, sampled_paths, out / "eval_after_t1", prompt="grit", temperature=1.0, **ev)
+    evaluate(
+        final, sampled_paths, out / "eval_after_t1", prompt="grit", temperature=1.0, seed=opts.seed, **ev
+    )
     t = mark("eval_after", t)
 
     log("[4/4] writing the report")
