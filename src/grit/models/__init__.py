@@ -1,6 +1,6 @@
 """Model families, image-only processors, offline tiny models and batched generation.
 
-``FAMILIES`` maps a family name to its module; each module holds only what differs (``FAMILY`` record,
+``FAMILY_MODULES`` maps a family name to its module; each module holds only what differs (``FAMILY`` record,
 tiny config, image-only processor). ``detect_family`` reads ``config.model_type``.
 """
 
