@@ -55,3 +55,39 @@ def test_pretrain_resume_is_exact(tmp_path):
 
     _, _, family = load_model(straight / "model")
     assert family == "qwen2_5_vl"
+
+
+@pytest.mark.slow
+def test_resume_refuses_different_settings(tmp_path):
+    pretrain(_cfg(tmp_path), stop_at_step=2, log=lambda s: None)
+    with pytest.raises(ValueError, match="batch_size"):
+        pretrain(
+            PretrainConfig(
+                out_dir=str(tmp_path),
+                size="tiny",
+                batch_size=8,
+                total_steps=6,
+                warmup_steps=2,
+                eval_every=3,
+                ckpt_every=2,
+                n_eval=3,
+                threads=1,
+            ),
+            log=lambda s: None,
+        )
+
+
+def test_log_truncation_and_folder_swap_survive_a_kill(tmp_path):
+    from grit.train.pretrain import _swap_dir, _truncate_log
+
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"step": 1000}\n{"step": 2000}\n')
+    _truncate_log(log, 1500)
+    assert log.read_text() == '{"step": 1000}\n'
+    # a kill between the two renames left model.old and no model: the swap recovers and completes
+    (tmp_path / "model.old").mkdir()
+    (tmp_path / "model.old" / "a").write_text("old")
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "a").write_text("new")
+    _swap_dir(tmp_path / "new", tmp_path / "model")
+    assert (tmp_path / "model" / "a").read_text() == "new" and not (tmp_path / "model.old").exists()

@@ -172,6 +172,47 @@ def evaluate(model, enc: Encoder, world: ShapesConfig, n: int, seed: int = 12345
 # ---------------------------------------------------------------------------------------------- training
 
 
+# Settings that define the run: resuming with other values would silently train a different model.
+RUN_DEFINING = (
+    "family",
+    "size",
+    "seed",
+    "batch_size",
+    "lr",
+    "warmup_steps",
+    "min_lr_ratio",
+    "total_steps",
+    "weight_decay",
+    "mix",
+    "curriculum",
+    "world",
+)
+
+
+def _swap_dir(new: Path, target: Path) -> None:
+    """Replace ``target`` by ``new`` so that a kill at any point leaves a loadable folder (or its backup)."""
+    import shutil
+
+    old = target.with_name(target.name + ".old")
+    if old.exists():  # left by a run killed mid-swap
+        if target.exists():
+            shutil.rmtree(old)
+        else:
+            os.replace(old, target)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(new, target)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop eval lines written after ``step`` (they belong to steps the resumed run will redo)."""
+    if path.is_file():
+        keep = [x for x in path.read_text().splitlines() if x.strip() and json.loads(x)["step"] <= step]
+        path.write_text("".join(x + "\n" for x in keep))
+
+
 def _atomic_torch_save(obj, path: Path) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(obj, tmp)
@@ -223,9 +264,18 @@ def pretrain(
                 f"{state_path}: vocabulary of {want} tokens, but the tokenizer has "
                 f"{model.config.text_config.vocab_size}; restore {init} from the run that wrote the state"
             )
+        saved = st.get("config")
+        changed = sorted(k for k in RUN_DEFINING if saved is not None and saved.get(k) != asdict(c).get(k))
+        if changed:
+            raise ValueError(
+                f"{state_path}: the run was started with different {', '.join(changed)} "
+                f"({', '.join(f'{k}={saved.get(k)!r}' for k in changed)}); resume with the same settings "
+                "or start a new --out folder"
+            )
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["optimizer"])
         step, train_seconds = st["step"], st["train_seconds"]
+        _truncate_log(out / "log.jsonl", step)  # evals after the saved state will run again
         log(f"resumed from {state_path} at step {step} ({train_seconds / 60:.1f} train-min)")
     (out / "pretrain_config.json").write_text(json.dumps(asdict(c), indent=2))
     n_params = sum(p.numel() for p in model.parameters())
@@ -237,52 +287,52 @@ def pretrain(
             "optimizer": opt.state_dict(),
             "step": step,
             "train_seconds": train_seconds,
+            "config": asdict(c),
         }
         _atomic_torch_save(state, state_path)
 
     model.train()
     t_start = time.time()
     losses: list[float] = []
-    while step < c.total_steps:
-        if max_minutes is not None and time.time() - t_start > max_minutes * 60:
-            break
-        if stop_at_step is not None and step >= stop_at_step:
-            break
-        t0 = time.time()
-        _kind, batch = make_batch(c, step, world, enc)
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, c)
-        loss = model(**batch).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)
-        opt.step()
-        step += 1
-        train_seconds += time.time() - t0
-        losses.append(loss.item())
-        if step % 50 == 0:
-            log(
-                f"step {step} loss {sum(losses) / len(losses):.4f} lr {lr_at(step, c):.2e} "
-                f"{train_seconds / step:.3f}s/step ({train_seconds / 60:.1f} min)"
-            )
-            losses = []
-        if step % c.eval_every == 0 or step == c.total_steps:
-            m = evaluate(model, enc, world, c.n_eval)
-            rec = {"step": step, "train_minutes": round(train_seconds / 60, 2), **m}
-            with open(out / "log.jsonl", "a") as f:
-                f.write(json.dumps(rec) + "\n")
-            log(f"eval {rec}")
-            tmp = out / "model.tmp"
-            model.save_pretrained(tmp)
-            processor.save_pretrained(tmp)
-            if (out / "model").exists():
-                os.replace(out / "model", out / "model.old")
-            os.replace(tmp, out / "model")
-            if (out / "model.old").exists():
-                import shutil
-
-                shutil.rmtree(out / "model.old")
-        if step % c.ckpt_every == 0:
-            save_state()
+    try:
+        while step < c.total_steps:
+            if max_minutes is not None and time.time() - t_start > max_minutes * 60:
+                break
+            if stop_at_step is not None and step >= stop_at_step:
+                break
+            t0 = time.time()
+            _kind, batch = make_batch(c, step, world, enc)
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, c)
+            loss = model(**batch).loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)
+            opt.step()
+            step += 1
+            train_seconds += time.time() - t0
+            losses.append(loss.item())
+            if step % 50 == 0:
+                log(
+                    f"step {step} loss {sum(losses) / len(losses):.4f} lr {lr_at(step, c):.2e} "
+                    f"{train_seconds / step:.3f}s/step ({train_seconds / 60:.1f} min)"
+                )
+                losses = []
+            if step % c.eval_every == 0 or step == c.total_steps:
+                m = evaluate(model, enc, world, c.n_eval)
+                rec = {"step": step, "train_minutes": round(train_seconds / 60, 2), **m}
+                with open(out / "log.jsonl", "a") as f:
+                    f.write(json.dumps(rec) + "\n")
+                log(f"eval {rec}")
+                tmp = out / "model.tmp"
+                model.save_pretrained(tmp)
+                processor.save_pretrained(tmp)
+                _swap_dir(tmp, out / "model")
+            if step % c.ckpt_every == 0:
+                save_state()
+    except KeyboardInterrupt:  # Ctrl-C: keep every finished step, then stop as asked
+        save_state()
+        log(f"interrupted: state saved at step {step}")
+        raise
     save_state()  # the last step, or wherever max_minutes / stop_at_step stopped the run
     return out
