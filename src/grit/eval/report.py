@@ -336,9 +336,11 @@ REWARD_KEY = re.compile(r"^rewards/(.+)/mean$")
 
 
 def read_training_log(log: Sequence[dict[str, Any]] | str | os.PathLike) -> list[dict[str, Any]]:
-    """TRL log history: a list of dicts, or a trainer_state.json path (its ``log_history``)."""
+    """TRL log history: a list of dicts, or a path to grit's log_history.json or TRL's trainer_state.json."""
     if isinstance(log, (str, os.PathLike)):
         state = json.loads(Path(log).read_text(encoding="utf-8"))
+        if isinstance(state, list):  # grit train's log_history.json
+            return state
         if not isinstance(state, dict) or not isinstance(state.get("log_history"), list):
             raise ValueError(f"{log}: field 'log_history': missing (expected a trainer_state.json)")
         return state["log_history"]

@@ -37,7 +37,7 @@ RUN = "run.json"
 TOP_ANSWERS = 10
 # Generation settings that must not change between a run and its resumption (mixed predictions would be
 # scored as one run).
-RESUME_CHECKED = ("model", "prompt", "max_new_tokens", "temperature")
+RESUME_CHECKED = ("model", "family", "prompt", "max_new_tokens", "temperature", "seed", "image_root")
 
 Judge = Callable[..., bool]
 
@@ -232,11 +232,13 @@ def _whole_image_iou(rows: list[dict[str, Any]]) -> tuple[float | None, int]:
 
 
 def _acc_plus(rows: list[dict[str, Any]]) -> tuple[float | None, int]:
-    """Fraction of groups (MME: the two questions of one image) whose questions are all judged correct."""
+    """Fraction of groups (MME: the two questions of one image) whose questions are both judged correct.
+    Incomplete groups (one question of a pair, e.g. under ``--limit``) are left out, as MME's scorer does."""
     groups: dict[str, list[bool]] = {}
     for r in rows:
         if r.get("group") is not None:
             groups.setdefault(str(r["group"]), []).append(bool(r["correct"]))
+    groups = {k: v for k, v in groups.items() if len(v) == 2}
     if not groups:
         return None, 0
     return sum(all(v) for v in groups.values()) / len(groups), len(groups)
@@ -442,6 +444,9 @@ def evaluate(
         "prompt": prompt,
         "max_new_tokens": max_new_tokens,
         "temperature": temperature,
+        "family": family,
+        "seed": seed,
+        "image_root": str(image_root) if image_root else None,
     }
     if done and run_path.exists():
         previous = json.loads(run_path.read_text(encoding="utf-8"))
@@ -452,9 +457,7 @@ def evaluate(
     run_info = {
         **settings,
         "data": list(dict.fromkeys(s.file for s in samples)),
-        "image_root": str(image_root) if image_root else None,
         "batch_size": batch_size,
-        "seed": seed,
         "limit": limit,
         "judge": judge_name(judge),
     }

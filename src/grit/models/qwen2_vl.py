@@ -1,4 +1,7 @@
-"""Qwen2-VL: the same box convention as Qwen2.5-VL (absolute pixels of the processor-resized image)."""
+"""Qwen2-VL: boxes normalised to 0–1000 over the original image (absolute coordinates came with Qwen2.5-VL).
+
+Its native grounding syntax, ``<|box_start|>(x1,y1),(x2,y2)<|box_end|>``, uses special tokens that decoding
+strips; GRIT-trained checkpoints write the prompt's JSON ``bbox_2d`` boxes instead, which parse as usual."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ FAMILY = Family(
     name="qwen2_vl",
     model_types=("qwen2_vl",),
     model_class="Qwen2VLForConditionalGeneration",
-    frame="resized",
+    frame="norm1000",
     box_style="qwen",
 )
 CONFIG_CLASS = Qwen2VLConfig
