@@ -153,3 +153,19 @@ def test_autoprocessor_loads_a_folder_that_names_the_stock_processor(family, tin
         assert enc["input_ids"].shape[1] > 10
     # the folder grit itself saved (its own class name) loads through AutoProcessor too
     assert type(AutoProcessor.from_pretrained(str(tiny_model_dirs[family]))).__name__ != "TokenizersBackend"
+
+
+def test_pixel_budget_override_changes_resize_and_frames(tiny_model_dirs):  # noqa: F811
+    from grit.models.loading import ModelLoadError, load_model
+
+    _, processor, fam = load_model(tiny_model_dirs["qwen2_5_vl"], max_pixels=4 * 28 * 28)
+    grid = processor.image_processor(images=[Image.new("RGB", (640, 354))], return_tensors="pt")[
+        "image_grid_thw"
+    ]
+    frame = frame_for_image(get_family(fam), processor, 640, 354)
+    assert (frame.extent_y, frame.extent_x) == (int(grid[0][1]) * 14, int(grid[0][2]) * 14)
+    assert frame.extent_x * frame.extent_y <= 4 * 28 * 28
+    with pytest.raises(ModelLoadError, match="Qwen-style"):
+        load_model(tiny_model_dirs["internvl"], max_pixels=4 * 28 * 28)
+    with pytest.raises(ModelLoadError, match="unknown dtype"):
+        load_model(tiny_model_dirs["qwen2_5_vl"], dtype="float64")

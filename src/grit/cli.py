@@ -35,6 +35,9 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
         NotADirectoryError,
         PermissionError,
     ]
+    from grit.judge import JudgeError
+
+    known.append(JudgeError)  # the LLM judge failed after its retries: the message says why
     loading = sys.modules.get("grit.models.loading")  # imports torch, so only look if a command loaded it
     if loading is not None:
         known.append(loading.ModelLoadError)
@@ -348,6 +351,8 @@ def infer_cmd(
     prompt_style: str = typer.Option(
         "grit", help="grit (the GRIT prompt), vanilla (bare question) or a template."
     ),
+    min_pixels: int = typer.Option(None, help="Qwen-style image budget: fewest pixels after resizing."),
+    max_pixels: int = typer.Option(None, help="Qwen-style image budget: most pixels (GRIT: 200704)."),
 ) -> None:
     """Answer a question about an image with grounded reasoning and draw the boxes on the image."""
     from grit.infer import infer
@@ -365,6 +370,8 @@ def infer_cmd(
         temperature=temperature,
         device=device,
         prompt_style=prompt_style,
+        min_pixels=min_pixels,
+        max_pixels=max_pixels,
     )
     if as_json:
         typer.echo(json.dumps(rec, ensure_ascii=False, indent=2))
@@ -471,6 +478,10 @@ def eval_cmd(
     limit: int = typer.Option(None, help="Evaluate only the first N records."),
     device: str = typer.Option(None),
     dtype: str = typer.Option(None, help="float32, bfloat16 ... (default: bf16 on CUDA, fp32 on CPU)."),
+    min_pixels: int = typer.Option(None, help="Qwen-style image budget: fewest pixels after resizing."),
+    max_pixels: int = typer.Option(
+        None, help="Qwen-style image budget: most pixels after resizing (GRIT used 200704 = 256 tokens)."
+    ),
     llm_judge_url: str = typer.Option(
         None, help="OpenAI-compatible base URL of an LLM judge (key: OPENAI_API_KEY)."
     ),
@@ -495,6 +506,8 @@ def eval_cmd(
         family=family,
         device=device,
         dtype=dtype,
+        min_pixels=min_pixels,
+        max_pixels=max_pixels,
     )
     print_metrics({"run": metrics})
     typer.echo(f"wrote {out / 'predictions.jsonl'} and {out / 'metrics.json'}")

@@ -106,7 +106,12 @@ def run_demo(opts: DemoOptions, log=print) -> dict:
     # 2. the base: GRIT prompt (greedy and sampled) and direct answers
     log(f"[1/4] evaluating the base {cfg.model}")
     evaluate(
-        cfg.model, test_paths, out / "eval_base_direct", prompt=DIRECT_PROMPT, max_new_tokens=12, progress=True
+        cfg.model,
+        test_paths,
+        out / "eval_base_direct",
+        prompt=DIRECT_PROMPT,
+        max_new_tokens=12,
+        progress=True,
     )
     evaluate(cfg.model, test_paths, out / "eval_base", prompt="grit", **ev)
     evaluate(

@@ -113,6 +113,8 @@ def infer(
     temperature: float = 0.0,
     device: str | None = None,
     prompt_style: str = "grit",
+    min_pixels: int | None = None,
+    max_pixels: int | None = None,
 ) -> dict:
     """Run ``model_path`` on one image and return a machine-readable record of the grounded chain.
 
@@ -128,7 +130,9 @@ def infer(
     if not question.strip():
         raise GritUserError("the question is empty")
     try:
-        model, processor, fam = load_model(model_path, family, device=device)
+        model, processor, fam = load_model(
+            model_path, family, device=device, min_pixels=min_pixels, max_pixels=max_pixels
+        )
     except (ModelLoadError, FileNotFoundError, ValueError) as e:
         raise GritUserError(str(e)) from e
     generator = Generator(model, processor, fam)

@@ -37,7 +37,17 @@ RUN = "run.json"
 TOP_ANSWERS = 10
 # Generation settings that must not change between a run and its resumption (mixed predictions would be
 # scored as one run).
-RESUME_CHECKED = ("model", "family", "prompt", "max_new_tokens", "temperature", "seed", "image_root")
+RESUME_CHECKED = (
+    "model",
+    "family",
+    "prompt",
+    "max_new_tokens",
+    "temperature",
+    "seed",
+    "image_root",
+    "min_pixels",
+    "max_pixels",
+)
 
 Judge = Callable[..., bool]
 
@@ -351,14 +361,18 @@ def _model_name(model: Any) -> str:
     return getattr(model, "name", type(model).__name__)
 
 
-def _make_generator(model: Any, family: str | None, device: str | None, dtype: str | None):
+def _make_generator(
+    model: Any, family: str | None, device: str | None, dtype: str | None, pixels=(None, None)
+):
     """A generator from a checkpoint path, a ``(model, processor, family)`` tuple, or anything with a
     ``generate(items, batch_size=, max_new_tokens=, temperature=, seed=, prompt_style=)`` method."""
     if isinstance(model, (str, os.PathLike)):
         from grit.models.generate import Generator
         from grit.models.loading import load_model
 
-        m, processor, fam = load_model(model, family, device=device, dtype=dtype)
+        m, processor, fam = load_model(
+            model, family, device=device, dtype=dtype, min_pixels=pixels[0], max_pixels=pixels[1]
+        )
         return Generator(m, processor, fam)
     if isinstance(model, tuple):
         from grit.models.generate import Generator
@@ -418,6 +432,8 @@ def evaluate(
     device: str | None = None,
     dtype: str | None = None,
     chunk_size: int | None = None,
+    min_pixels: int | None = None,
+    max_pixels: int | None = None,
 ) -> dict[str, Any]:
     """Generate, score and aggregate; returns the metrics (also written to ``out_dir/metrics.json``).
 
@@ -446,6 +462,8 @@ def evaluate(
         "temperature": temperature,
         "family": family,
         "seed": seed,
+        "min_pixels": min_pixels,
+        "max_pixels": max_pixels,
         "image_root": str(image_root) if image_root else None,
     }
     if done and run_path.exists():
@@ -463,7 +481,7 @@ def evaluate(
     }
     _write_json(run_path, run_info)
     # Loaded only when there is something to generate: rescoring a finished run needs no model.
-    generator = _make_generator(model, family, device, dtype) if pending else None
+    generator = _make_generator(model, family, device, dtype, (min_pixels, max_pixels)) if pending else None
 
     # Biggest images and longest questions first: similar prompt lengths share a batch (less padding).
     pending.sort(key=lambda s: (-(s.record["width"] * s.record["height"]), -len(s.record["question"])))

@@ -17,21 +17,29 @@ class ModelLoadError(RuntimeError):
 
 def pick_device(device: str | None = None) -> torch.device:
     if device:
-        return torch.device(device)
+        try:
+            return torch.device(device)
+        except RuntimeError as e:
+            raise ModelLoadError(f"unknown device {device!r} (expected cpu, cuda, cuda:N, mps)") from e
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
 
 
 def pick_dtype(device: torch.device, dtype: str | None = None) -> torch.dtype:
     """CPU: float32 (bf16 matmuls are slow and lossy on CPU); CUDA: bfloat16, as GRIT trains."""
     if dtype:
-        return {
-            "float32": torch.float32,
-            "fp32": torch.float32,
-            "bfloat16": torch.bfloat16,
-            "bf16": torch.bfloat16,
-            "float16": torch.float16,
-            "fp16": torch.float16,
-        }[dtype]
+        if dtype not in DTYPES:
+            raise ModelLoadError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
+        return DTYPES[dtype]
     return torch.bfloat16 if device.type == "cuda" else torch.float32
 
 
@@ -68,19 +76,49 @@ def load_processor(model: str | Path, family: str | None = None, **kwargs):
 
 
 def load_model(
-    model: str | Path, family: str | None = None, device: str | None = None, dtype: str | None = None
+    model: str | Path,
+    family: str | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    min_pixels: int | None = None,
+    max_pixels: int | None = None,
 ):
-    """Return ``(model, processor, family_name)`` ready for generation (eval mode, on the chosen device)."""
+    """Return ``(model, processor, family_name)`` ready for generation (eval mode, on the chosen device).
+
+    ``min_pixels`` / ``max_pixels`` override the checkpoint's image budget (Qwen-style processors): GRIT trained
+    Qwen2.5-VL at 256 visual tokens (max_pixels 200704) while the checkpoint's own processor allows ~16k."""
     fam_name = resolve_family(model, family)
     dev = pick_device(device)
+    torch_dtype = pick_dtype(dev, dtype)
     try:
         from transformers import AutoModelForImageTextToText
 
-        m = AutoModelForImageTextToText.from_pretrained(str(model), dtype=pick_dtype(dev, dtype))
+        m = AutoModelForImageTextToText.from_pretrained(str(model), dtype=torch_dtype)
     except Exception as e:
         raise ModelLoadError(f"{model}: cannot load the model ({type(e).__name__}: {e})") from e
-    m.to(dev).eval()
-    return m, load_processor(model, fam_name), fam_name
+    try:
+        m.to(dev).eval()
+    except (RuntimeError, AssertionError) as e:  # e.g. --device cuda on a machine without CUDA
+        raise ModelLoadError(f"{model}: cannot move the model to {dev} ({e})") from e
+    processor = load_processor(model, fam_name)
+    if min_pixels or max_pixels:
+        set_pixel_budget(processor, min_pixels, max_pixels)
+    return m, processor, fam_name
+
+
+def set_pixel_budget(processor, min_pixels: int | None, max_pixels: int | None) -> None:
+    """Change a Qwen-style processor's resize budget in place (the frames follow it: see generate.pixel_budget)."""
+    ip = getattr(processor, "image_processor", processor)
+    if not hasattr(ip, "merge_size"):
+        raise ModelLoadError(
+            f"{type(ip).__name__}: min/max pixels apply to Qwen-style processors only (InternVL tiles images)"
+        )
+    size = dict(getattr(ip, "size", None) or {})
+    if min_pixels:
+        ip.min_pixels = size["shortest_edge"] = int(min_pixels)
+    if max_pixels:
+        ip.max_pixels = size["longest_edge"] = int(max_pixels)
+    ip.size = size
 
 
 def read_config(model: str | Path) -> dict:

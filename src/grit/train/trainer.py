@@ -183,7 +183,9 @@ def build_trainer(cfg: TrainConfig, extra_callbacks: list | None = None, reward_
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    model, processor, family_name = load_model(cfg.model, cfg.family, dtype=cfg.dtype)
+    model, processor, family_name = load_model(
+        cfg.model, cfg.family, dtype=cfg.dtype, min_pixels=cfg.min_pixels, max_pixels=cfg.max_pixels
+    )
     model.train()
     freeze(model, cfg.freeze_vision, cfg.freeze_projector)
     peft_config = None
