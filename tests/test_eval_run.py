@@ -287,3 +287,26 @@ def test_evaluate_tiny_model_kill_and_resume(tmp_path, monkeypatch):
     assert m["datasets"]["all"]["n"] == 6
     assert m["datasets"]["shapes_relation"]["whole_image_iou"] is not None  # shapes records carry all_boxes
     assert m["run"]["samples_per_s"] > 0
+
+
+def test_image_size_mismatch_is_caught_before_generation(tmp_path):
+    """A record whose width/height disagree with its image would silently skew GIoU: refuse it."""
+    from PIL import Image
+
+    from grit.eval.run import evaluate
+
+    Image.new("RGB", (320, 240)).save(tmp_path / "a.png")
+    rec = {
+        "question": "q",
+        "answer": "a",
+        "image": "a.png",
+        "width": 640,
+        "height": 480,
+        "bboxs": [[0, 0, 10, 10]],
+    }
+    (tmp_path / "d.jsonl").write_text(json.dumps(rec) + "\n")
+    with pytest.raises(ValueError, match=r"d.jsonl:1: field 'width'/'height'.*640x480.*320x240"):
+        evaluate(object(), [tmp_path / "d.jsonl"], tmp_path / "out", progress=False)
+    (tmp_path / "a.png").write_bytes(b"not an image")
+    with pytest.raises(ValueError, match=r"d.jsonl:1: field 'image': cannot read"):
+        evaluate(object(), [tmp_path / "d.jsonl"], tmp_path / "out2", progress=False)

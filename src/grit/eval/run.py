@@ -26,7 +26,7 @@ from typing import Any
 
 from grit.boxes import Frame, union_iou
 from grit.chain import parse
-from grit.data.schema import default_image_root, read_jsonl
+from grit.data.schema import default_image_root, image_size, read_jsonl
 from grit.eval.scoring import MMEFormatError, mathvista_scores, mme_line, mme_scores
 from grit.judge import LLMJudge, judge_answer
 from grit.metrics import aggregate, score_sample
@@ -118,7 +118,10 @@ def load_samples(
 
 
 def _check_images(samples: Iterable[Sample]) -> None:
-    """Fail before generating anything when images are missing (not an hour into the run)."""
+    """Fail before generating anything when images are missing (not an hour into the run) or are not the size
+    the record says: predicted boxes are mapped with the real image, ground truth is in the record's pixels,
+    so a wrong size would silently skew GIoU."""
+    samples = list(samples)
     missing = [s for s in samples if not s.image_path.is_file()]
     if missing:
         shown = "\n  ".join(
@@ -126,6 +129,16 @@ def _check_images(samples: Iterable[Sample]) -> None:
         )
         more = f"\n  ... and {len(missing) - 5} more" if len(missing) > 5 else ""
         raise FileNotFoundError(f"{len(missing)} image(s) missing:\n  {shown}{more}")
+    for s in samples:
+        try:
+            w, h = image_size(s.image_path)
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{s.file}:{s.line}: field 'image': cannot read {s.image_path} ({e})") from e
+        if (w, h) != (s.record["width"], s.record["height"]):
+            raise ValueError(
+                f"{s.file}:{s.line}: field 'width'/'height': the record says "
+                f"{s.record['width']}x{s.record['height']} but {s.image_path} is {w}x{h}"
+            )
 
 
 # ------------------------------------------------------------------------------------------ predictions
