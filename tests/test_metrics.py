@@ -291,3 +291,12 @@ def test_aggregate_by_other_key():
     ]
     out = aggregate(results, key="split")
     assert set(out) == {"a", "all"} and out["a"]["acc"] == 0.5
+
+
+def test_missing_answer_tag_is_wrong_when_the_prompt_asked_for_it():
+    rec = {"question": "Is there a dog?", "answer": "yes"}
+    truncated = "<think>I see a dog, so it is yes"
+    assert score_sample(truncated, rec)["correct"] is True  # direct prompts: the whole text is the answer
+    r = score_sample(truncated, rec, require_answer_tag=True)
+    assert r["correct"] is False and r["answer_pred"] == ""
+    assert score_sample("<think>a b</think><answer>yes", rec, require_answer_tag=True)["correct"] is True

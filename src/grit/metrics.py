@@ -57,6 +57,7 @@ def score_sample(
     record: dict[str, Any],
     frame: Frame | None = None,
     judge: Callable[..., bool] = judge_answer,
+    require_answer_tag: bool = False,
 ) -> dict[str, Any]:
     """Score one completion against its GRIT record (``question``, ``answer``, optional ``bboxs`` in original
     pixels, ``dataset``). ``frame`` is the frame the model wrote its boxes in (None → original pixels).
@@ -64,11 +65,18 @@ def score_sample(
     Returns a flat dict (one JSONL row of predictions/metrics): correct, giou and matched_iou (None when the
     record has no boxes), strict_format, tags_ok, n_boxes, counted_ok (None for non-counting items),
     answer_pred, completion_chars, dataset.
+
+    ``require_answer_tag``: the prompt asked for ``<answer>`` (GRIT's does), so a completion without one has
+    no answer and is wrong — judging its whole text would credit a truncated ``<think>… so it is yes``.
+    Without it (direct-answer prompts) the whole completion is the answer.
     """
     chain = parse(completion, frame)
-    answer_pred = answer_text(completion)
+    missing = require_answer_tag and "<answer>" not in completion
+    answer_pred = "" if missing else answer_text(completion)
     extra = {k: record[k] for k in ("choices", "answer_type", "precision") if record.get(k) is not None}
-    correct = bool(judge(answer_pred, str(record["answer"]), question=record.get("question"), **extra))
+    correct = not missing and bool(
+        judge(answer_pred, str(record["answer"]), question=record.get("question"), **extra)
+    )
 
     pred_boxes = chain.pixel_boxes()
     gt = record.get("bboxs") or []

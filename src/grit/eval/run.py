@@ -207,7 +207,11 @@ def score_row(row: dict[str, Any], judge: Judge | None = None) -> dict[str, Any]
             raise PredictionsError(f"{where}: field '{name}': expected a string, got {row.get(name)!r}")
     frame = _frame(row)
     keep = judge is None and "correct" in row
-    scores = score_sample(row["completion"], row, frame, judge=judge or judge_answer)
+    # The GRIT prompt asks for "<answer>": then a completion without one has no answer (see score_sample).
+    require = "<answer>" in str(row.get("prompt") or "")
+    scores = score_sample(
+        row["completion"], row, frame, judge=judge or judge_answer, require_answer_tag=require
+    )
     if keep:
         scores["correct"] = bool(row["correct"])
     chain = parse(row["completion"], frame)
@@ -227,6 +231,7 @@ def _line(sample: Sample, result: Any, judge: Judge) -> dict[str, Any]:
         source=f"{sample.file}:{sample.line}",
         image_path=str(sample.image_path),
         completion=result.text,
+        prompt=getattr(result, "prompt", None),
         frame=asdict(result.frame) if result.frame is not None else None,
         n_prompt_tokens=result.n_prompt_tokens,
         n_new_tokens=result.n_new_tokens,

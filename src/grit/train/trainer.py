@@ -96,7 +96,7 @@ class GroundedEvalCallback(TrainerCallback):
         )
         scored = []
         for r, o in zip(self.records, outs, strict=False):
-            s = score_sample(o.text, r, o.frame)
+            s = score_sample(o.text, r, o.frame, require_answer_tag="<answer>" in o.prompt)
             s["dataset"] = r.get("dataset") or "eval"
             scored.append(s)
         if was_training:
