@@ -158,3 +158,18 @@ def test_normalize_text():
         "at",
         "3:30",
     ]
+
+
+@pytest.mark.parametrize(
+    ("pred", "gold", "ok"),
+    [
+        ("not 2", "2", False),
+        ("There are no 3 dogs", "3", False),
+        ("isn't 5", "5", False),
+        ("No, 3", "3", True),
+        ("3 dogs", "3", True),
+        ("none", "0", True),
+    ],
+)
+def test_a_denied_number_is_not_an_answer(pred, gold, ok):
+    assert judge_answer(pred, gold) is ok

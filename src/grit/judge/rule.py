@@ -29,6 +29,7 @@ FILLER = ARTICLES | {
     "what", "kind", "type", "called", "named", "color", "colour", "so", "therefore", "thus", "hence", "my",
     "s", "just", "only", "clearly", "probably", "likely", "correct", "would", "say", "has", "have", "side",
 }  # fmt: skip
+_NO_NUMBER_RE = re.compile(r"\bno\s+[\d.]")  # "no 3 dogs" (but "no. 3" / "No, 3" stay answers)
 NEGATIONS = {"not", "no", "isn't", "isnt", "aren't", "arent", "never", "neither", "nor", "none", "without"}
 HEDGES = {"or", "either", "neither", "nor", "maybe", "perhaps", "unsure", "unclear"}
 YES_WORDS = {"yes", "true"}
@@ -217,6 +218,9 @@ def _judge_number(pred: str, gold: float, gold_text: str, precision: int | None)
     nums = _after_answer_marker(pred) or nums
     distinct = {round(n, 9) for n in nums}
     if len(distinct) > 1:  # "2 or 3", "between 4 and 5": a hedge
+        return False
+    # "not 2", "there are no 3 dogs", "isn't 5": the number is denied, not given
+    if (set(normalize_text(pred)) & NEGATIONS) - {"no"} or _NO_NUMBER_RE.search(pred.lower()):
         return False
     return _numbers_equal(nums[0], gold, precision)
 
