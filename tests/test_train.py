@@ -225,6 +225,13 @@ def test_lora_and_freezing(tmp_path, shapes_data):
     trainer = build_trainer(_tiny_cfg(tmp_path / "m", train_path, tmp_path / "run", ["lora_r=4"]))
     trainable = [n for n, p in trainer.model.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
+    from grit.models.loading import load_model
+    from grit.train.trainer import train
+
+    final = train(
+        _tiny_cfg(tmp_path / "m", train_path, tmp_path / "run-lora", ["lora_r=4", "grpo.max_steps=1"])
+    )
+    load_model(final)  # LoRA is merged: the final folder is a complete model
     trainer = build_trainer(
         _tiny_cfg(tmp_path / "m", train_path, tmp_path / "run2", ["freeze_projector=true"])
     )

@@ -74,6 +74,10 @@ class GroundedEvalCallback(TrainerCallback):
         self.records = _eval_records(cfg)
 
     def on_step_end(self, args, state, control, **kw):
+        # Main process only: under DDP every rank would generate and write the same lines (ZeRO-3 users: run
+        # evaluation afterwards with `grit eval` instead, the sharded model cannot generate on one rank).
+        if not state.is_world_process_zero:
+            return control
         if self.cfg.eval_every and state.global_step % self.cfg.eval_every == 0 and self.records:
             metrics = self.run(kw["model"])
             if self.trainer is not None:
@@ -235,6 +239,9 @@ def train(cfg: TrainConfig, resume: bool = False, extra_callbacks: list | None =
     ckpt = _latest_checkpoint(cfg.output_dir) if resume else None
     trainer.train(resume_from_checkpoint=ckpt)
     final = Path(cfg.output_dir) / "final"
+    if cfg.lora_r > 0 and hasattr(trainer.model, "merge_and_unload"):
+        # a merged model, not a bare adapter, so every grit command can load `final/` like any checkpoint
+        trainer.model = trainer.model.merge_and_unload()
     trainer.save_model(str(final))
     trainer.processing_class.save_pretrained(str(final))
     (Path(cfg.output_dir) / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1))

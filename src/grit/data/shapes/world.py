@@ -45,6 +45,8 @@ class ShapesConfig:
         return self.image_size // self.grid
 
     def __post_init__(self) -> None:
+        if self.grid < 1 or self.image_size < 1:
+            raise ValueError(f"grid ({self.grid}) and image_size ({self.image_size}) must be positive")
         if self.image_size % self.grid:
             raise ValueError(f"image_size {self.image_size} is not a multiple of grid {self.grid}")
         if not 0 < self.object_size <= self.cell:
