@@ -269,3 +269,12 @@ def test_kill_and_resume_keeps_steps_and_checkpoints(tmp_path, shapes_data):
     assert (out / "checkpoint-2").is_dir()
     steps = [h["step"] for h in json.loads((out / "log_history.json").read_text()) if "loss" in h]
     assert steps[-1] == 4
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [("lora_r=abc", "lora_r"), ("grpo=5", "grpo"), ("freeze_vision=3", "freeze_vision")],
+)
+def test_wrong_field_types_fail_before_loading_anything(tmp_path, override, field):
+    with pytest.raises(ConfigError, match=f"field '{field}'"):
+        load_config(None, _base(tmp_path, [override]))

@@ -124,9 +124,34 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     for key in ("train_data", "eval_data", "rewards"):
         if isinstance(data.get(key), str):
             data[key] = [s.strip() for s in data[key].split(",") if s.strip()]
+    _check_types(data)
     cfg = TrainConfig(**data)
     validate(cfg)
     return cfg
+
+
+_TYPES = {
+    "str": (str,),
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "list": (list,),
+    "dict": (dict,),
+}
+
+
+def _check_types(data: dict[str, Any]) -> None:
+    """Each field has the type its annotation says (``lora_r=abc`` fails here, not after the model loaded)."""
+    for f in dataclasses.fields(TrainConfig):
+        if f.name not in data:
+            continue
+        value, parts = data[f.name], [p.strip() for p in str(f.type).split("|")]
+        if value is None and "None" in parts:
+            continue
+        allowed = tuple(t for p in parts for t in _TYPES.get(p.split("[")[0], ()))
+        ok = isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed)
+        if allowed and not ok:
+            raise ConfigError(f"field '{f.name}': expected {f.type}, got {value!r}")
 
 
 def validate(cfg: TrainConfig) -> None:
