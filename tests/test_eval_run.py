@@ -310,3 +310,16 @@ def test_image_size_mismatch_is_caught_before_generation(tmp_path):
     (tmp_path / "a.png").write_bytes(b"not an image")
     with pytest.raises(ValueError, match=r"d.jsonl:1: field 'image': cannot read"):
         evaluate(object(), [tmp_path / "d.jsonl"], tmp_path / "out2", progress=False)
+
+
+def test_hand_made_predictions_with_bad_fields_fail_clearly(tmp_path):
+    from grit.eval.run import PredictionsError, score_predictions
+
+    row = {"key": "k1", "question": "q", "answer": "a", "completion": "<answer>a", "frame": {"kind": "pixels"}}
+    (tmp_path / "p.jsonl").write_text(json.dumps(row) + "\n")
+    with pytest.raises(PredictionsError, match="k1: field 'frame'"):
+        score_predictions(tmp_path / "p.jsonl")
+    del row["question"], row["frame"]
+    (tmp_path / "p.jsonl").write_text(json.dumps(row) + "\n")
+    with pytest.raises(PredictionsError, match="k1: field 'question'"):
+        score_predictions(tmp_path / "p.jsonl")

@@ -192,7 +192,15 @@ def judge_name(judge: Judge | None) -> str:
 
 def _frame(row: dict[str, Any]) -> Frame | None:
     f = row.get("frame")
-    return Frame(**f) if isinstance(f, dict) else None
+    if f is None:
+        return None
+    try:
+        return Frame(**f)
+    except TypeError as e:
+        raise PredictionsError(
+            f"sample {row.get('key')}: field 'frame': expected kind, image_width, image_height, extent_x, "
+            f"extent_y, got {f!r}"
+        ) from e
 
 
 def score_row(row: dict[str, Any], judge: Judge | None = None) -> dict[str, Any]:
@@ -202,7 +210,7 @@ def score_row(row: dict[str, Any], judge: Judge | None = None) -> dict[str, Any]
     by rules); rows without one are judged by the rule judge.
     """
     where = f"sample {row.get('key')}"
-    for name in ("completion", "answer"):
+    for name in ("completion", "answer", "question"):
         if not isinstance(row.get(name), str):
             raise PredictionsError(f"{where}: field '{name}': expected a string, got {row.get(name)!r}")
     frame = _frame(row)
