@@ -10,6 +10,7 @@ report is measured in this run; nothing is tuned on the held-out sets.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -70,6 +71,11 @@ def run_demo(opts: DemoOptions, log=print) -> dict:
     t0 = time.time()
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
+    # A demo run starts clean: resumable evals would otherwise reuse a previous run's predictions for the
+    # same model path (runs/demo/train/final) and report a model this run did not train.
+    for stale in ["train", "report", *(p.name for p in out.glob("eval_*"))]:
+        if (out / stale).exists():
+            shutil.rmtree(out / stale)
     timings: dict[str, float] = {}
 
     def mark(name: str, since: float) -> float:
