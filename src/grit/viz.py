@@ -226,19 +226,19 @@ def draw_chain(
     image: Image.Image,
     chain: GroundedChain,
     *,
-    gt_boxes: Sequence[Box] | None = None,
+    gt_boxes: Sequence[Box | Sequence[float]] | None = None,
     upscale_to: int | None = None,
 ) -> Image.Image:
     """The chain's valid boxes on the original ``image``: solid, in palette order, labelled ``"1: label"``.
 
-    ``gt_boxes`` (original pixels) are dashed white/black on top, so a prediction under them still shows
+    ``gt_boxes`` (original pixels, :class:`Box` or ``[x1, y1, x2, y2]`` as in GRIT jsonl) are dashed white/black on top, so a prediction under them still shows
     through the gaps. With ``upscale_to``, an image whose longer side is smaller is enlarged by the largest
     whole factor that keeps it within ``upscale_to`` (nearest neighbour, so pixels stay sharp) and all boxes
     are scaled with it — this keeps labels legible on tiny images such as 84×84 renders.
     """
     items = _valid_chain_boxes(chain)
     boxes = [b for _, b in items]
-    gts = list(gt_boxes or [])
+    gts = [b if isinstance(b, Box) else Box(*(float(v) for v in b)) for b in gt_boxes or []]
     img = image.convert("RGB")
     if upscale_to is not None:
         factor = upscale_to // max(img.size)
