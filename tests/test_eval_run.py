@@ -315,7 +315,13 @@ def test_image_size_mismatch_is_caught_before_generation(tmp_path):
 def test_hand_made_predictions_with_bad_fields_fail_clearly(tmp_path):
     from grit.eval.run import PredictionsError, score_predictions
 
-    row = {"key": "k1", "question": "q", "answer": "a", "completion": "<answer>a", "frame": {"kind": "pixels"}}
+    row = {
+        "key": "k1",
+        "question": "q",
+        "answer": "a",
+        "completion": "<answer>a",
+        "frame": {"kind": "pixels"},
+    }
     (tmp_path / "p.jsonl").write_text(json.dumps(row) + "\n")
     with pytest.raises(PredictionsError, match="k1: field 'frame'"):
         score_predictions(tmp_path / "p.jsonl")
