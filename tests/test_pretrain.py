@@ -12,8 +12,7 @@ from grit.train.pretrain import PretrainConfig, lr_at, pretrain, world_at
 
 
 def _cfg(out, **kw):
-    return PretrainConfig(
-        out_dir=str(out),
+    small = dict(
         size="tiny",
         batch_size=4,
         total_steps=6,
@@ -22,8 +21,8 @@ def _cfg(out, **kw):
         ckpt_every=2,
         n_eval=3,
         threads=1,
-        **kw,
     )
+    return PretrainConfig(out_dir=str(out), **{**small, **kw})
 
 
 def test_schedule_and_curriculum():
@@ -62,17 +61,7 @@ def test_resume_refuses_different_settings(tmp_path):
     pretrain(_cfg(tmp_path), stop_at_step=2, log=lambda s: None)
     with pytest.raises(ValueError, match="batch_size"):
         pretrain(
-            PretrainConfig(
-                out_dir=str(tmp_path),
-                size="tiny",
-                batch_size=8,
-                total_steps=6,
-                warmup_steps=2,
-                eval_every=3,
-                ckpt_every=2,
-                n_eval=3,
-                threads=1,
-            ),
+            _cfg(tmp_path, batch_size=8),
             log=lambda s: None,
         )
 
