@@ -6,7 +6,7 @@ import dataclasses
 import json
 
 import pytest
-from models_fixtures import qwen25_dir  # noqa: F401 - pytest fixture
+from models_fixtures import qwen25_dir, tiny_model_dirs  # noqa: F401 - pytest fixtures
 from PIL import Image
 
 from grit.errors import GritUserError
@@ -102,3 +102,61 @@ def test_unknown_model_or_family_is_a_user_error(photo, tmp_path, qwen25_dir):  
         infer(qwen25_dir, photo, "q", family="llava")
     with pytest.raises(GritUserError, match="question is empty"):
         infer(qwen25_dir, photo, "  ")
+
+
+# One box over the right half of a 640x354 image, as each family writes it.
+FAMILY_BOX = {
+    "qwen2_5_vl": '{"bbox_2d": [294, 0, 588, 308], "label": "cup"}',  # resized frame: 588x308
+    "qwen2_vl": '{"bbox_2d": [500, 0, 1000, 1000], "label": "cup"}',  # 0-1000
+    "qwen3_vl": '{"bbox_2d": [500, 0, 1000, 1000], "label": "cup"}',  # 0-1000
+    "internvl": "<ref>cup</ref><box>[[500, 0, 1000, 1000]]</box>",  # 0-1000
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", list(FAMILY_BOX))
+def test_grit_infer_cli_for_every_family(family, tiny_model_dirs, photo, tmp_path, monkeypatch):  # noqa: F811
+    """`grit infer` on each family's tiny model: the box written in the family's frame lands on the right half."""
+    from typer.testing import CliRunner
+
+    from grit.cli import app
+
+    real_generate = Generator.generate
+    text = f"<think>the cup {FAMILY_BOX[family]}</think><rethink>one</rethink><answer>1</answer>"
+
+    def known_completion(self, items, **kwargs):
+        return [
+            dataclasses.replace(r, text=text)
+            for r in real_generate(self, items, **{**kwargs, "max_new_tokens": 1})
+        ]
+
+    monkeypatch.setattr(Generator, "generate", known_completion)
+    png = tmp_path / f"{family}.png"
+    args = [
+        "infer",
+        "--model",
+        str(tiny_model_dirs[family]),
+        "--image",
+        str(photo),
+        "--question",
+        "Where is the cup?",
+        "--out-png",
+        str(png),
+        "--json",
+    ]
+    if family != "internvl":  # GRIT's Qwen budget (InternVL tiles instead)
+        args += ["--max-pixels", str(256 * 28 * 28)]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    rec = json.loads(res.stdout)
+    assert rec["family"] == family and rec["strict_format"] is True
+    (box,) = [b["box"] for b in rec["boxes"] if b["valid"]]
+    assert box == pytest.approx([320, 0, 640, 354], abs=1.5)
+    with Image.open(png) as im:
+        drawn = im.convert("RGB")
+    assert drawn.size == (640, 354)
+    assert (
+        drawn.getpixel((321, 177)) != BG
+        and drawn.getpixel((480, 177)) == BG
+        and drawn.getpixel((100, 177)) == BG
+    )
