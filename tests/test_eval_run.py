@@ -329,3 +329,43 @@ def test_hand_made_predictions_with_bad_fields_fail_clearly(tmp_path):
     (tmp_path / "p.jsonl").write_text(json.dumps(row) + "\n")
     with pytest.raises(PredictionsError, match="k1: field 'question'"):
         score_predictions(tmp_path / "p.jsonl")
+
+
+def test_a_failing_judge_keeps_the_generated_completions(tmp_path):
+    """The LLM judge gives up mid-run: completions are written (judge "pending") and judged on the rerun."""
+    from PIL import Image
+
+    from grit.eval.run import evaluate, read_predictions
+    from grit.models.generate import GenerationResult
+
+    class FakeGen:
+        calls = 0
+
+        def generate(self, items, **kw):
+            FakeGen.calls += 1
+            return [
+                GenerationResult("<think>a b</think><rethink>r</rethink><answer>yes", "p", 1, 1, None, True)
+                for _ in items
+            ]
+
+    Image.new("RGB", (10, 10)).save(tmp_path / "a.png")
+    recs = [
+        {"id": i, "question": "q", "answer": "yes", "image": "a.png", "width": 10, "height": 10}
+        for i in range(2)
+    ]
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+
+    def down(*a, **k):
+        raise RuntimeError("judge endpoint down")
+
+    with pytest.raises(RuntimeError, match="endpoint down"):
+        evaluate(FakeGen(), [tmp_path / "d.jsonl"], tmp_path / "out", judge=down, progress=False)
+    rows = read_predictions(tmp_path / "out" / "predictions.jsonl")
+    assert len(rows) == 2 and {r["judge"] for r in rows} == {"pending"}
+
+    def up(pred, gold, **k):
+        return pred == gold
+
+    m = evaluate(FakeGen(), [tmp_path / "d.jsonl"], tmp_path / "out", judge=up, progress=False)
+    assert FakeGen.calls == 1  # nothing generated again
+    assert m["datasets"]["all"]["acc"] == 1.0

@@ -526,11 +526,23 @@ def evaluate(
                 seed=seed,
                 prompt_style=prompt,
             )
-            rows = [_line(s, r, judge) for s, r in zip(chunk, results, strict=True)]
+            failure = None
+            try:
+                rows = [_line(s, r, judge) for s, r in zip(chunk, results, strict=True)]
+            except Exception as e:  # e.g. the LLM judge gave up: keep the completions, judge them on resume
+                if judge is judge_answer:
+                    raise
+                failure = e
+                rows = [
+                    {**_line(s, r, judge_answer), "judge": "pending"}
+                    for s, r in zip(chunk, results, strict=True)
+                ]
             # One write per batch, each line complete with its newline: a kill leaves at most a cut last line.
             f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
             f.flush()
             os.fsync(f.fileno())
+            if failure is not None:
+                raise failure
             for r in rows:
                 done[r["key"]] = r
             n_new += len(rows)
