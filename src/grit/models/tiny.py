@@ -34,14 +34,6 @@ def build_hf_tokenizer(family: str, number_tokens: str = "digits", extra_words: 
     return tok
 
 
-def token_ids(tok) -> dict[str, int]:
-    ids = {t: tok.convert_tokens_to_ids(t) for t in tok.all_special_tokens}
-    ids["eos"] = tok.eos_token_id
-    ids["pad"] = tok.pad_token_id
-    ids["bos"] = tok.eos_token_id  # Qwen-style: no BOS; generation starts from the chat markup
-    return ids
-
-
 def build_tiny(
     family: str,
     out_dir: str | Path | None = None,
@@ -57,7 +49,7 @@ def build_tiny(
     mod = family_module(family)
     tok = build_hf_tokenizer(family, number_tokens, extra_words)
     ids = {t: tok.convert_tokens_to_ids(t) for t in mod.FAMILY.special_tokens}
-    ids.update(eos=tok.eos_token_id, pad=tok.pad_token_id, bos=tok.eos_token_id)
+    ids.update(eos=tok.eos_token_id, pad=tok.pad_token_id, bos=tok.eos_token_id)  # Qwen-style: no BOS token
     config = mod.tiny_config(len(tok), ids, size)
     torch.manual_seed(seed)
     model = AutoModelForImageTextToText.from_config(config)

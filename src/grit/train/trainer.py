@@ -205,7 +205,7 @@ def build_trainer(cfg: TrainConfig, extra_callbacks: list | None = None, reward_
         )
     train_ds = build_dataset(cfg.train_data, cfg, family_name, processor)
     args = to_grpo_config(cfg)
-    if len(train_ds) * args.num_generations < args.num_generations:
+    if len(train_ds) == 0:
         raise ConfigError("field 'train_data': the training set is empty")
     rewards = reward_funcs or [REGISTRY[name] for name in cfg.rewards]
     if len(rewards) != len(args.reward_weights):
