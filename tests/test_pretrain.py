@@ -66,6 +66,48 @@ def test_resume_refuses_different_settings(tmp_path):
         )
 
 
+@pytest.mark.slow
+def test_second_stage_starts_from_the_first_and_records_it(tmp_path):
+    first = pretrain(_cfg(tmp_path / "a", total_steps=2, eval_every=2), log=lambda s: None)
+    w1 = torch.load(first / "state.pt", weights_only=False)["model"]
+    mix = {"shape": 1.0}
+    for src in (first, first / "model"):  # a run folder (its state.pt) or a model folder
+        out = tmp_path / f"b-{src.name}"
+        pretrain(_cfg(out, init_from=str(src), mix=mix), stop_at_step=0, log=lambda s: None)
+        w2 = torch.load(out / "state.pt", weights_only=False)["model"]
+        assert all(torch.equal(w1[k], w2[k]) for k in w1)  # step 0 of the second stage = the first's weights
+        vocab = [
+            json.loads((d / "tokenizer.json").read_text())["model"]["vocab"]
+            for d in (out / "init", first / "init")
+        ]
+        assert vocab[0] == vocab[1]
+        assert json.loads((out / "pretrain_config.json").read_text())["init_from"] == str(src)
+    with pytest.raises(FileNotFoundError, match="init-from"):
+        pretrain(_cfg(tmp_path / "c", init_from=str(tmp_path / "nowhere")), log=lambda s: None)
+
+
+@pytest.mark.slow
+def test_frozen_init_vision_stays_at_the_random_initialisation(tmp_path):
+    trained = pretrain(_cfg(tmp_path / "a", total_steps=3), log=lambda s: None)
+    start = torch.load(trained / "state.pt", weights_only=False)["model"]
+    out = pretrain(
+        _cfg(tmp_path / "b", total_steps=3, init_from=str(trained), vision="frozen-init"), log=lambda s: None
+    )
+    end = torch.load(out / "state.pt", weights_only=False)["model"]
+    torch.manual_seed(0)
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    fresh = AutoModelForImageTextToText.from_config(AutoConfig.from_pretrained(trained / "init")).state_dict()
+    vis = [k for k in end if k.startswith("model.visual.")]
+    lm = [k for k in end if k.startswith("model.language_model.layers.")]
+    assert vis and lm
+    assert all(torch.equal(end[k], fresh[k]) for k in vis)  # re-initialised, then never updated
+    assert not all(torch.equal(end[k], start[k]) for k in vis)
+    assert not all(torch.equal(end[k], start[k]) for k in lm)  # the language model did train
+    with pytest.raises(ValueError, match="vision"):
+        pretrain(_cfg(tmp_path / "c", vision="sometimes"), log=lambda s: None)
+
+
 def test_log_truncation_and_folder_swap_survive_a_kill(tmp_path):
     from grit.train.pretrain import _swap_dir, _truncate_log
 

@@ -10,7 +10,7 @@ import pytest
 
 from grit.chain import INTERNVL_GRIT_SUFFIX, QWEN_GRIT_SUFFIX, find_boxes, parse
 from grit.data.shapes import balanced_train_set, generate_split
-from grit.data.shapes.pretrain_mix import DEFAULT_MIX, TAG_EXTRAS, TAG_PROMPTS, grounded_description, sample
+from grit.data.shapes.pretrain_mix import KINDS, TAG_EXTRAS, TAG_PROMPTS, grounded_description, sample
 from grit.data.shapes.world import STYLES, ShapesConfig, random_scene
 
 CFG = ShapesConfig()
@@ -76,7 +76,7 @@ def test_pretraining_never_teaches_question_chosen_boxes():
     rng = random.Random(0)
     seen = Counter()
     for i in range(3000):
-        kind = list(DEFAULT_MIX)[i % len(DEFAULT_MIX)]
+        kind = KINDS[i % len(KINDS)]
         scene, user, target = sample(kind, rng, CFG)
         seen[kind] += 1
         assert QWEN_GRIT_SUFFIX.strip() not in user and INTERNVL_GRIT_SUFFIX.strip() not in user
@@ -90,6 +90,18 @@ def test_pretraining_never_teaches_question_chosen_boxes():
         every_object = sorted(tuple(o.box(CFG)) for o in scene.objects)
         assert think_boxes == every_object
     assert seen["wholechain"] > 0 and seen["tag"] > 0
+
+
+def test_shape_samples_ask_one_object_picked_by_a_unique_colour():
+    rng = random.Random(1)
+    answers = Counter()
+    for _ in range(300):
+        scene, user, target = sample("shape", rng, CFG)
+        color = next(c for c in CFG.colors if f"the {c} object" in user)
+        (obj,) = scene.matching(color=color)  # exactly one object of the asked colour
+        assert target == obj.shape
+        answers[target] += 1
+    assert set(answers) == set(CFG.shapes) and min(answers.values()) > 100
 
 
 def test_tag_prompts_are_not_the_grit_prompt():

@@ -399,11 +399,40 @@ def pretrain_shapes(
         None, help="Stop after this many minutes (resume later with the same command)."
     ),
     resume: bool = typer.Option(True, help="Resume from OUT/state.pt when it exists."),
+    init_from: Path = typer.Option(
+        None,
+        help="Start from the weights and tokenizer of this pretraining run folder (its state.pt) or model "
+        "folder, with a fresh optimiser and schedule (a second stage).",
+    ),
+    mix: list[str] = typer.Option(
+        None, help="Change one mixture weight, e.g. --mix shape=0.12 (repeatable; 0 drops a kind)."
+    ),
+    warmup_steps: int = typer.Option(200),
+    curriculum: bool = typer.Option(True, help="Few objects per scene first (off for a second stage)."),
+    vision: str = typer.Option(
+        "train", help="'train', or 'frozen-init': keep the vision tower at its random initialisation."
+    ),
 ) -> None:
     """Pretrain the tiny shapes base model (seeded, resumable; checkpoints every 250 steps)."""
+    from grit.data.shapes.pretrain_mix import DEFAULT_MIX, KINDS
     from grit.train.pretrain import PretrainConfig, pretrain
 
+    weights = dict(DEFAULT_MIX)
+    for item in mix or []:
+        kind, sep, value = item.partition("=")
+        if not sep or kind not in KINDS:
+            raise typer.BadParameter(f"{item!r}: expected KIND=WEIGHT with KIND one of {', '.join(KINDS)}")
+        try:
+            weights[kind] = float(value)
+        except ValueError:
+            raise typer.BadParameter(f"{item!r}: the weight {value!r} is not a number") from None
+    weights = {k: w for k, w in weights.items() if w > 0}
     cfg = PretrainConfig(
+        init_from=str(init_from) if init_from else None,
+        mix=weights,
+        warmup_steps=warmup_steps,
+        curriculum=curriculum,
+        vision=vision,
         out_dir=str(out),
         total_steps=steps,
         batch_size=batch_size,
