@@ -204,7 +204,7 @@ def data_shapes(
     max_objects: int = typer.Option(None, help="Most objects per scene (default 5)."),
     colors: str = typer.Option(None, help="Comma-separated colours (default red,green,blue)."),
     shapes: str = typer.Option(
-        None, help="Comma-separated shapes: circle, square, triangle (default circle,square)."
+        None, help="Comma-separated shapes: circle, square, triangle (default triangle,square)."
     ),
 ) -> None:
     """Generate synthetic shapes sets in the style of GRIT's benchmarks (GRIT jsonl + PNG images)."""

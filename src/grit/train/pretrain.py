@@ -278,7 +278,7 @@ def pretrain(
     torch.set_num_threads(c.threads)
     out = Path(c.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    world = ShapesConfig(**c.world)
+    world = ShapesConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in c.world.items()})
     init = out / "init"  # the untrained config + tokenizer/processor: a resumed run must not rebuild them
     if c.init_from and not (init / "config.json").is_file():
         _start_from(Path(c.init_from), init)
