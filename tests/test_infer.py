@@ -160,3 +160,29 @@ def test_grit_infer_cli_for_every_family(family, tiny_model_dirs, photo, tmp_pat
         and drawn.getpixel((480, 177)) == BG
         and drawn.getpixel((100, 177)) == BG
     )
+
+
+@pytest.mark.slow
+def test_shipped_shapes_base_answers_through_grit_infer(tmp_path):
+    """The shipped base loads through the same entry point as any model and answers a shapes question."""
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from grit.cli import app
+    from grit.data.shapes import generate_split
+
+    model = Path(__file__).resolve().parents[1] / "checkpoints" / "shapes-base" / "model"
+    if not (model / "config.json").is_file():
+        pytest.skip(f"no shipped base at {model}")
+    path = generate_split(tmp_path, 1, seed=3, styles=["count"])["count"]
+    rec = json.loads(path.read_text().splitlines()[0])
+    png = tmp_path / "chain.png"
+    args = ["infer", "--model", str(model), "--image", str(tmp_path / rec["image"])]
+    args += ["--question", rec["question"], "--out-png", str(png), "--json"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["family"] == "qwen2_5_vl" and out["completion"].strip()
+    with Image.open(png) as im:
+        assert im.size == (84, 84)
