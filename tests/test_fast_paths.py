@@ -7,15 +7,16 @@ generated input, so a later change to one side cannot silently drift from the ot
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_rewards_fuzz import batch, fragment
+from test_rewards_fuzz import batch, coord, fragment, frames
 
 from grit import chain, rewards
-from grit.boxes import InvalidBox, normalize_box
+from grit.boxes import Frame, InvalidBox, normalize_box
 from grit.judge import rule
 
 TAGS = ["<think>", "</think>", "<rethink>", "</rethink>", "<answer>", "</answer>"]
@@ -114,6 +115,76 @@ def test_box_scan_shortcuts_find_what_the_plain_scan_finds(text, a, b):
         assert expected == []
 
 
+strict_coord = st.one_of(st.integers(-50, 700), st.integers(-(10**13), 10**13))
+strict_label = st.one_of(
+    st.none(), st.sampled_from(["dog", " cup ", "", 'a "b"', "x\\y", "<b>", "x" * 201]), st.text(max_size=6)
+)
+
+
+@st.composite
+def strict_box(draw) -> str:
+    """Boxes as render_box writes them (the scanner's fast form), sometimes bent just out of it."""
+    coords = draw(st.lists(strict_coord, min_size=4, max_size=4))
+    label = draw(strict_label)
+    style = draw(st.sampled_from(["qwen", "internvl"]))
+    if style == "internvl" and label is not None and ("<" in label or ">" in label):
+        label = None
+    xs = ", ".join(map(str, coords))
+    if style == "qwen":
+        lab = "" if label is None else ', "label": ' + json.dumps(label, ensure_ascii=False)
+        text = '{"bbox_2d": [' + xs + "]" + lab + "}"
+    else:
+        text = ("" if label is None else f"<ref>{label}</ref>") + f"<box>[[{xs}]]</box>"
+    bend = draw(st.integers(0, 9))
+    if bend == 0:
+        text = text.replace(", ", ",", 1)
+    elif bend == 1:
+        text = text.replace("]", ".5]", 1)
+    elif bend == 2:
+        text = "[" + text + "]"
+    return text
+
+
+scan_piece = st.one_of(
+    strict_box(),
+    fragment,
+    st.sampled_from(
+        [" the dog ", "#3 ", "2 dogs", "a1, 2, 3, 4", "1, 2, 3, 4", ", ", "box", "\n", '"label": "x"']
+    ),
+)
+strict_text = st.lists(scan_piece, max_size=8).map("".join)
+test_frames = st.one_of(st.none(), st.builds(Frame.norm1000, st.integers(20, 2000), st.integers(20, 2000)))
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(strict_text, st.integers(0, 400), st.integers(0, 400), test_frames)
+def test_simple_scan_finds_what_the_general_scan_finds(text, a, b, frame):
+    start, end = sorted((min(a, len(text)), min(b, len(text))))
+    if a % 3 == 0:
+        start, end = 0, len(text)
+    expected = chain._scan_general(text, start, end, frame)
+    fast = chain._scan_simple(text, start, end, frame)
+    if fast is not None:
+        assert fast == expected
+        assert repr(fast) == repr(expected)  # ints stay ints
+        assert [list(vars(b)) for b in fast] == [list(vars(b)) for b in expected]
+    assert chain._scan(text, start, end, frame) == expected
+
+
+def test_simple_scan_handles_the_common_boxes_itself():
+    text = (
+        '<think> a {"bbox_2d": [1, 2, 30, 40], "label": "dog"} b <ref>cat</ref><box>[[5, 6, 70, 80]]</box> '
+        '{"bbox_2d": [9, 9, 9, 9]} "quoted" (1) [2] #3 </think>'
+    )
+    fast = chain._scan_simple(text, 7, text.index("</think>"), None)
+    assert fast is not None and [(b.coords, b.label, b.error is None) for b in fast] == [
+        ((1, 2, 30, 40), "dog", True),
+        ((5, 6, 70, 80), "cat", True),
+        ((9, 9, 9, 9), None, False),
+    ]
+    assert chain._scan_simple('"label": "x" {"bbox_2d": [1, 2, 3, 4]}', 0, 40, None) is None
+
+
 number = st.one_of(st.integers(-(10**12), 10**12), st.floats(-1e8, 1e8, allow_nan=False))
 
 
@@ -184,6 +255,33 @@ def test_cached_gold_kind_matches_uncached(answer, answer_type):
     assert rule._gold_kind_cached(answer, answer_type) == rule._gold_kind(answer, answer_type)
 
 
+def judge_reference(prediction, answer, question=None, answer_type=None, precision=None) -> bool:
+    """judge_answer without choices and without its shortcut for a prediction equal to the ground truth."""
+    pred, answer = rule._strip_tags(str(prediction or "")), rule._strip_tags(str(answer))
+    if not pred or not answer:
+        return False
+    kind, gold = rule._gold_kind(answer, answer_type)
+    return rule._judge_kind(pred, answer, question, precision, kind, gold)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.one_of(
+        answerish,
+        st.sampled_from(["Answer: dog", "the answer is the cup", "So the answer: left", "final answer = no"]),
+    ),
+    st.sampled_from([None, "text", "integer", "float", "list", "bool"]),
+    st.one_of(
+        st.none(), st.sampled_from(["What is it?", "Answer: the dog", "Is the answer the cup?"]), answerish
+    ),
+    st.sampled_from([None, 0, 1, 2]),
+)
+def test_judging_the_ground_truth_itself_matches_the_full_judge(answer, answer_type, question, precision):
+    for pred in (answer, f"<answer> {answer} </answer>", "Answer: " + answer, answer.upper()):
+        got = rule.judge_answer(pred, answer, question=question, answer_type=answer_type, precision=precision)
+        assert got == judge_reference(pred, answer, question, answer_type, precision)
+
+
 # ---------------------------------------------------------------------------------------------- rewards
 
 
@@ -214,6 +312,218 @@ def test_repetition_counts_word_8grams(text):
     grams = [tuple(words[i : i + 8]) for i in range(len(words) - 7)]
     expected = 0.5 if len(grams) <= 1 else 0.5 * len(set(grams)) / len(grams)
     assert rewards.repetition([text]) == [expected]
+
+
+def repetition_reference(text: str) -> float:
+    words = text.split()[: rewards.MAX_WORDS]
+    grams = [tuple(words[i : i + 8]) for i in range(len(words) - 7)]
+    return 0.5 if len(grams) <= 1 else 0.5 * len(set(grams)) / len(grams)
+
+
+word_lists = st.one_of(
+    st.lists(st.sampled_from(["a", "b", "c", "d", "e", "f", "g"]), max_size=120),
+    st.lists(st.text(alphabet="abcdefghij", min_size=1, max_size=2), max_size=120),
+    # a phrase repeated with some period, with noise around: repeats at every distance
+    st.builds(
+        lambda pre, unit, times, post: pre + unit * times + post,
+        st.lists(st.sampled_from(["x", "y", "z"]), max_size=10),
+        st.lists(
+            st.sampled_from(["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"]),
+            min_size=1,
+            max_size=12,
+        ),
+        st.integers(1, 6),
+        st.lists(st.sampled_from(["x", "y", "z"]), max_size=10),
+    ),
+    st.builds(  # two copies of an 8-gram at any distance in otherwise unique words
+        lambda n, i, d: (
+            [f"w{k}" for k in range(n)][:i]
+            + [f"r{k}" for k in range(8)]
+            + [f"u{k}" for k in range(d)]
+            + [f"r{k}" for k in range(8)]
+        ),
+        st.integers(0, 30),
+        st.integers(0, 30),
+        st.integers(0, 20),
+    ),
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(word_lists, st.sampled_from([" ", "\n", "  "]))
+def test_repetition_sample_never_misses_a_repeated_8gram(words, sep):
+    grams = [tuple(words[i : i + 8]) for i in range(len(words) - 7)]
+    if len(words) >= 8 and rewards._8grams_distinct(words):
+        assert len(set(grams)) == len(grams)
+    text = sep.join(words)
+    assert rewards.repetition([text]) == [repetition_reference(text)]
+
+
+def test_repetition_sample_decides_texts_without_repeats():
+    words = [f"w{i}" for i in range(60)]
+    assert rewards._8grams_distinct(words)
+    assert not rewards._8grams_distinct(words + words[:8])
+
+
+# The rewards as first written, one row at a time: the batched and shortcut versions must give the same floats.
+
+
+def reasoning_format_reference(comps: list) -> list[float]:
+    out = []
+    for comp in comps:
+        text = rewards.completion_text(comp)
+        points, cursor = 0, 0
+        for tag in rewards._REASONING_TAGS:
+            p = text.find(tag)
+            if p >= cursor and text.find(tag, p + 1) < 0:
+                points += 1
+                cursor = p + len(tag)
+        if points == 4:
+            think_start, think_end = text.find("<think>") + len("<think>"), text.find("</think>")
+            if rewards._TWO_WORDS_RE.search(text, think_start, think_end):
+                points += 1
+        out.append(points / 5 * 0.5)
+    return out
+
+
+def region_format_reference(comps: list, kwargs: dict) -> list[float]:
+    out = []
+    for i, comp in enumerate(comps):
+        c = chain.parse(rewards.completion_text(comp))
+        ok = c.reasoning_ok and rewards._n_valid_boxes(c, rewards._frames(kwargs, i), stop_at=1) > 0
+        out.append(0.5 if ok else 0.0)
+    return out
+
+
+def target_counting_reference(comps: list, kwargs: dict) -> list[float]:
+    out = []
+    for i, comp in enumerate(comps):
+        ans = rewards._column(kwargs, "answer", i)
+        score = 0.0
+        counting = rewards.is_counting_item(
+            rewards._column(kwargs, "dataset", i), rewards._column(kwargs, "question", i)
+        )
+        if ans is not None and not isinstance(ans, bool) and counting:
+            target = rewards._answer_count(str(ans)[:200])
+            if target is not None:
+                c = chain.parse(rewards.completion_text(comp))
+                if c.reasoning_ok and rewards._n_valid_boxes(c, rewards._frames(kwargs, i)) == target:
+                    score = 1.0
+        out.append(score)
+    return out
+
+
+def answer_accuracy_reference(comps: list, kwargs: dict) -> list[float]:
+    out = []
+    for i, comp in enumerate(comps):
+        text = rewards.completion_text(comp)
+        if "<answer>" not in text:
+            out.append(0.0)
+            continue
+        ok = rewards._default_judge(
+            chain.answer_text(text),
+            str(kwargs["answer"][i]),
+            question=rewards._column(kwargs, "question", i),
+            choices=rewards._column(kwargs, "choices", i),
+            answer_type=rewards._column(kwargs, "answer_type", i),
+        )
+        out.append(1.0 if ok else 0.0)
+    return out
+
+
+def answer_bleu_reference(comps: list, kwargs: dict) -> list[float]:
+    out = []
+    for i, comp in enumerate(comps):
+        text = rewards.completion_text(comp)
+        score = 0.0
+        if "<answer>" in text:
+            score = 0.1 * bleu1_reference(chain.answer_text(text)[:10_000], str(kwargs["answer"][i])[:10_000])
+        out.append(score)
+    return out
+
+
+def outcome(fn, *args):
+    try:
+        return fn(*args)
+    except (ValueError, OverflowError) as exc:  # odd columns: both sides must fail alike
+        return type(exc)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck))
+@given(batch(), st.booleans())
+def test_rewards_match_their_row_by_row_definitions(data, parsed_first):
+    comps, kwargs = data
+    rewards._parse_cached.cache_clear()
+    if parsed_first:  # the step's parses are there (later rewards of a step) or not (the first one)
+        rewards.grounded_region_format(comps, **kwargs)
+    assert rewards.grounded_reasoning_format(comps, **kwargs) == reasoning_format_reference(comps)
+    assert outcome(lambda: rewards.grounded_region_format(comps, **kwargs)) == outcome(
+        region_format_reference, comps, kwargs
+    )
+    assert outcome(lambda: rewards.grounded_target_counting(comps, **kwargs)) == outcome(
+        target_counting_reference, comps, kwargs
+    )
+    assert rewards.answer_accuracy(comps, **kwargs) == answer_accuracy_reference(comps, kwargs)
+    assert rewards.answer_bleu(comps, **kwargs) == answer_bleu_reference(comps, kwargs)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.lists(coord, min_size=4, max_size=4), max_size=3), st.lists(frames, max_size=2))
+def test_valid_box_count_matches_fits(box_coords, frame_list):
+    boxes = []
+    for c in box_coords:
+        try:
+            box = normalize_box(c)
+        except InvalidBox:
+            box = None
+        boxes.append(chain.ChainBox("", (0, 0), tuple(c), None, box, None if box else "invalid"))
+    frame_list = tuple(frame_list)
+    valid = [
+        b.box is not None and (not frame_list or any(rewards.fits(b.box, f) for f in frame_list))
+        for b in boxes
+    ]
+    assert rewards._count_valid_boxes(boxes, frame_list) == sum(valid)
+    assert (rewards._count_valid_boxes(boxes, frame_list, stop_at=1) > 0) == any(valid)
+
+
+reasoning_text = st.lists(
+    st.one_of(st.sampled_from([*TAGS[:4], "think>", "rethink>", "<", " ", "a b", "x"]), filler), max_size=10
+).map("".join)
+
+
+@st.composite
+def nearly_well_formed(draw) -> str:
+    """A well-formed chain with a few tags or tag endings inserted, repeated or dropped."""
+    parts = ["<think>", " a b ", "</think>", " ", "<rethink>", " c ", "</rethink>", "<answer>", " 1 "]
+    for _ in range(draw(st.integers(1, 3))):
+        i = draw(st.integers(0, len(parts)))
+        if draw(st.booleans()) and i < len(parts):
+            del parts[i]
+        else:
+            parts.insert(i, draw(st.sampled_from([*TAGS, "think>", "<think", " x "])))
+    return "".join(parts)
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.one_of(well_formed(), reasoning_text, nearly_well_formed()))
+def test_reasoning_format_shortcut_matches_the_tag_loop(text):
+    assert rewards.grounded_reasoning_format([text]) == reasoning_format_reference([text])
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.one_of(well_formed(), tag_soup))
+def test_answer_part_with_and_without_the_step_parse(text):
+    expected = chain.answer_text(text) if "<answer>" in text else None
+    rewards._parse_cached.cache_clear()
+    assert rewards._answer_part(text) == expected
+    rewards._parse_cached.batch([text])
+    assert rewards._answer_part(text) == expected
+
+
+@settings(max_examples=1500, deadline=None)
+@given(answerish)
+def test_bleu1_of_the_reference_itself(reference):
+    assert rewards.bleu1(reference, reference) == bleu1_reference(reference, reference)
 
 
 def test_step_parses_parse_each_completion_once_and_keep_only_the_latest_batch(monkeypatch):

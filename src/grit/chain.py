@@ -103,17 +103,18 @@ class GroundedChain:
 
 
 _new = object.__new__
-_setattr = object.__setattr__
+# What object.__setattr__(obj, "__dict__", d) calls for each class, minus the attribute lookup.
+_set_box_dict = vars(Box)["__dict__"].__set__
+_set_chain_box_dict = vars(ChainBox)["__dict__"].__set__
+_set_chain_dict = vars(GroundedChain)["__dict__"].__set__
 
 
 def _chain_box(raw: str, span: tuple[int, int], coords: tuple, label, box, error) -> ChainBox:
     """``ChainBox(raw, span, coords, label, box, error)`` without the frozen dataclass ``__init__``, whose
     ``object.__setattr__`` per field cost more than the rest of building a box. Same fields, same order."""
     obj = _new(ChainBox)
-    _setattr(
-        obj,
-        "__dict__",
-        {"raw": raw, "span": span, "coords": coords, "label": label, "box": box, "error": error},
+    _set_chain_box_dict(
+        obj, {"raw": raw, "span": span, "coords": coords, "label": label, "box": box, "error": error}
     )
     return obj
 
@@ -121,7 +122,7 @@ def _chain_box(raw: str, span: tuple[int, int], coords: tuple, label, box, error
 def _box(x1: float, y1: float, x2: float, y2: float, label: str | None) -> Box:
     """``Box(x1, y1, x2, y2, label)``, built the same way as :func:`_chain_box`."""
     obj = _new(Box)
-    _setattr(obj, "__dict__", {"x1": x1, "y1": y1, "x2": x2, "y2": y2, "label": label})
+    _set_box_dict(obj, {"x1": x1, "y1": y1, "x2": x2, "y2": y2, "label": label})
     return obj
 
 
@@ -148,8 +149,11 @@ def _section(text: str, open_tag: str, close_tag: str, stops: Sequence[str], las
     start = p + len(open_tag)
     end = text.find(close_tag, start)
     if end < 0:
-        ends = [q for q in (text.find(tag, start) for tag in stops) if q >= 0]
-        end = min(ends) if ends else len(text)
+        end = len(text)
+        for tag in stops:
+            q = text.find(tag, start)
+            if 0 <= q < end:
+                end = q
     return start, end
 
 
@@ -160,7 +164,7 @@ def _split_general(text: str, names: tuple[str, ...]):
     rethink = _section(text, "<rethink>", "</rethink>", ("<answer>",))
     answer = _section(text, "<answer>", "</answer>", (), last=True)
     tags_ok = names in _WELL_FORMED and not text[: text.find("<think>")].strip()
-    reasoning_ok = tags_ok or tuple(n for n in names if n in _REASONING) == _REASONING
+    reasoning_ok = tags_ok or (len(names) >= 4 and tuple(n for n in names if n in _REASONING) == _REASONING)
     return think, rethink, answer, tags_ok, reasoning_ok
 
 
@@ -195,14 +199,16 @@ _LABEL_BODY = r'"((?:[^"\\\n]|\\.){0,200})"|' + r"'([^'\\\n]{0,200})'"
 # Box tokens, tried only where _TRIGGER_RE finds a possible first character: a pattern that starts with a
 # character class lets `re` skip the rest of the text in C, which makes the scan several times faster.
 # Every repetition is bounded, so no input can make a pattern backtrack badly.
-_ANY_TRIGGER_RE = re.compile(r"[\"'<{}\[(\d-]")
+_TRIGGER_FIRST = r"[\"'<{}\[(\d-]"
+_ANY_TRIGGER_RE = re.compile(_TRIGGER_FIRST)
 # The same, minus the digits and '-' where the scan loop would only skip a number: inside a word or a longer
 # number, or not followed by the ", " that a bare quadruple needs. Stray numbers ("#3", "2 dogs") then cost no
 # Python step; the scan with _ANY_TRIGGER_RE finds the same boxes (a test checks).
-_TRIGGER_RE = re.compile(
-    r"[\"'<{}\[(\d-](?:(?<=[\"'<{}\[(])|(?<![\w.-].)"
+_TRIGGER_COND = (  # what must hold around the first character (already consumed)
+    r"(?:(?<=[\"'<{}\[(])|(?<![\w.-].)"
     r"(?:(?<=-)(?=(?:\d{1,12}(?:\.\d{0,12})?|\.\d{1,12})\s*,)|(?<=\d)(?=\d{0,11}(?:\.\d{0,12})?\s*,)))"
 )
+_TRIGGER_RE = re.compile(_TRIGGER_FIRST + _TRIGGER_COND)
 _QLIST = rf"(\[\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*\])"
 _QLABEL = r'"label"\s*:\s*"((?:[^"\\\n]|\\.){0,200})"'
 # Self-contained one-box tokens: the common Qwen objects and InternVL's <ref>label</ref><box>[[x1, y1, x2, y2]]</box>.
@@ -403,19 +409,25 @@ class _Scanner:
         self.flush()
 
     def boxes(self, frame: Frame | None) -> list[ChainBox]:
-        out = []
         text = self.text
-        for s, e, coords, label, error in self.recs:
-            box = None
-            if error is None:
-                box = _plain_box(coords, label) if frame is None else None
-                if box is None:
-                    try:
-                        box = normalize_box(coords, frame, label)
-                    except InvalidBox as exc:
-                        error = str(exc)
-            out.append(_chain_box(text[s:e], (s, e), coords, label, box, error))
-        return out
+        return [
+            _record_box(text, s, e, coords, label, error, frame) for s, e, coords, label, error in self.recs
+        ]
+
+
+def _record_box(
+    text: str, s: int, e: int, coords: tuple, label: str | None, error: str | None, frame
+) -> ChainBox:
+    """The ChainBox of one scanner record ``[s, e, coords, label, error]``."""
+    box = None
+    if error is None:
+        box = _plain_box(coords, label) if frame is None else None
+        if box is None:
+            try:
+                box = normalize_box(coords, frame, label)
+            except InvalidBox as exc:
+                error = str(exc)
+    return _chain_box(text[s:e], (s, e), coords, label, box, error)
 
 
 def _plain_box(coords: tuple[float, ...], label: str | None) -> Box | None:
@@ -469,7 +481,7 @@ def _unescape(s: str) -> str | None:
 
 
 # Every box token needs "box" (bbox_2d keys, <box>) or a number followed by a comma (quadruples, 4-number lists,
-# Qwen objects): without either, the scanner finds nothing, and most think texts without boxes are skipped.
+# Qwen objects): without either, the scanner finds nothing (_scan_simple stops there).
 _MAYBE_BOX_RE = re.compile(r"box|[\d.]\s*,")
 
 
@@ -478,10 +490,119 @@ def _may_have_boxes(text: str, start: int, end: int) -> bool:
     return _MAYBE_BOX_RE.search(text, start, end) is not None
 
 
-def _scan(text: str, start: int, end: int, frame: Frame | None) -> list[ChainBox]:
+# The common think text holds only boxes written exactly as the models (and render_box) write them,
+# {"bbox_2d": [x1, y1, x2, y2], "label": "chair"} and <ref>chair</ref><box>[[x1, y1, x2, y2]]</box> with integer
+# coordinates, and nothing else that moves the scanner out of its start state. _FAST_RE finds the next trigger
+# (it starts with _TRIGGER_RE's first character and ends with its condition, so it matches exactly where
+# _TRIGGER_RE does) and, when that trigger starts such a box, matches the whole box in the same step. Whenever
+# one of these strict forms matches, the general qobj / iref token matches the same text with the same groups
+# (the strict form only pins the whitespace and allows no decimals or escapes).
+_INT = r"(-?\d{1,12})"
+_STRICT_LIST = rf"(\[{_INT}, {_INT}, {_INT}, {_INT}\])"
+_FAST_RE = re.compile(
+    _TRIGGER_FIRST
+    + rf'(?:(?<=\{{)"bbox_2d": {_STRICT_LIST}(?:, "label": "([^"\\\n]{{0,200}})")?\}}'  # groups 1-6
+    + rf"|(?<=<)ref>([^<]{{0,200}})</ref><box>\[{_STRICT_LIST}\]</box>"  # groups 7-12
+    + "|"
+    + _TRIGGER_COND
+    + ")"
+)
+_STATELESS = frozenset(("obj", "cobj", "ebox", "pairs"))  # tokens that change nothing outside a <box>
+
+
+def _scan_simple(text: str, start: int, end: int, frame: Frame | None) -> list[ChainBox] | None:
+    """What ``_Scanner(text).scan(start, end)`` + ``boxes(frame)`` give, found in one regex step per box, as long
+    as the scan stays in its start state (no open <box>, <ref> label or JSON-object events pending): Qwen
+    objects and InternVL ref+box tokens, and the triggers the scan skips. None as soon as any other token turns
+    up; then the caller runs the general scan. (A test checks the two agree.)"""
+    end = min(end, start + MAX_SCAN_CHARS)
+    # Every box token holds "box" or a comma (see _MAYBE_BOX_RE), so none starts after the last of them: past
+    # it, with the scan in its start state, no box can follow. (Two searches from the end cost less than the
+    # regex search through the words after the last box.)
+    last = max(text.rfind(",", start, end), text.rfind("box", start, end))
+    search = _FAST_RE.search
+    out: list[ChainBox] = []
+    append = out.append
+    pos, checked = start, False
+    while pos <= last:
+        m = search(text, pos, end)
+        if m is None:
+            return out
+        g = m.lastindex
+        if len(out) >= MAX_BOXES:
+            return None
+        if g is not None:  # a strict box: groups 1-6 (Qwen object) or 7-12 (InternVL ref + box)
+            if g == 8:
+                _, _, _, _, _, _, lab, raw, a, b, c, d = m.groups()
+                lab = lab.strip() or None
+                span = m.span(8)
+            else:
+                raw, a, b, c, d, lab, _, _, _, _, _, _ = m.groups()
+                lab = (lab.strip() or None) if lab else None
+                span = m.span(1)
+            pos = m.end()
+            x1, y1, x2, y2 = map(int, (a, b, c, d))
+            if (
+                frame is None
+                and -10_000_000 <= x1 < x2 <= 10_000_000
+                and -10_000_000 <= y1 < y2 <= 10_000_000
+            ):
+                # what _record_box gives for an already sorted, sane box (x + 0.0 == float(x) for these ints)
+                box = _new(Box)
+                _set_box_dict(
+                    box, {"x1": x1 + 0.0, "y1": y1 + 0.0, "x2": x2 + 0.0, "y2": y2 + 0.0, "label": lab}
+                )
+                cb = _new(ChainBox)
+                _set_chain_box_dict(
+                    cb,
+                    {
+                        "raw": raw,
+                        "span": span,
+                        "coords": (x1, y1, x2, y2),
+                        "label": lab,
+                        "box": box,
+                        "error": None,
+                    },
+                )
+                append(cb)
+            else:
+                append(_record_box(text, span[0], span[1], (x1, y1, x2, y2), lab, None, frame))
+            continue
+        # any other trigger: what _Scanner.scan does there, as long as that leaves its state alone
+        s = m.start()
+        if not checked:  # text with many such triggers and no box at all is common: one search settles it
+            if not _may_have_boxes(text, s, end):
+                return out
+            checked = True
+        numeric = text[s] not in "\"'<{}[("
+        if numeric and s > 0 and (text[s - 1].isalnum() or text[s - 1] in "._-"):
+            pos = _skip_number(text, s, end)
+            continue
+        t = _TOKEN_RE.match(text, s, end)
+        if t is None:
+            pos = _skip_number(text, s, end) if numeric else s + 1
+            continue
+        kind, pos = t.lastgroup, t.end()
+        if kind == "qobj" or kind == "qobj_lf" or kind == "iref":
+            append(_record_box(text, *_box_record(t), frame))
+        elif kind == "list":
+            nums = _list_numbers(text[s + 1 : pos - 1])
+            if nums is not None and len(nums) == 4:
+                return None  # a bare box: it may take a label from the JSON around it
+        elif kind not in _STATELESS:
+            return None
+    return out
+
+
+def _scan_general(text: str, start: int, end: int, frame: Frame | None) -> list[ChainBox]:
     sc = _Scanner(text)
     sc.scan(start, end)
     return sc.boxes(frame)
+
+
+def _scan(text: str, start: int, end: int, frame: Frame | None) -> list[ChainBox]:
+    boxes = _scan_simple(text, start, end, frame)
+    return _scan_general(text, start, end, frame) if boxes is None else boxes
 
 
 def find_boxes(text: str, frame: Frame | None = None) -> list[ChainBox]:
@@ -505,13 +626,15 @@ def parse(text: str, frame: Frame | None = None) -> GroundedChain:
         reasoning_ok = True
     else:
         think, rethink, answer, tags_ok, reasoning_ok = _split_general(text, names)
-    boxes = tuple(_scan(text, think[0], think[1], frame)) if think and _may_have_boxes(text, *think) else ()
-    strict = tags_ok and any(b.box is not None for b in boxes)
+    boxes = ()
+    if think:
+        found = _scan_simple(text, think[0], think[1], frame)
+        boxes = tuple(_scan_general(text, think[0], think[1], frame) if found is None else found)
+    strict = bool(boxes) and tags_ok and any(b.box is not None for b in boxes)
     chain = _new(GroundedChain)
     # built like _chain_box: the frozen dataclass __init__ was a fifth of the time of a chain without boxes
-    _setattr(
+    _set_chain_dict(
         chain,
-        "__dict__",
         {
             "text": text,
             "think": text[think[0] : think[1]] if think else None,

@@ -65,7 +65,7 @@ from typing import NamedTuple
 
 from grit import chain as chain_mod
 from grit.boxes import ABSURD_FACTOR, Box, Frame
-from grit.chain import GroundedChain
+from grit.chain import ChainBox, GroundedChain
 
 log = logging.getLogger(__name__)
 
@@ -139,9 +139,10 @@ class _StepParses:
         old: dict[str, GroundedChain] = self.chains
         new: dict[str, GroundedChain] = {}
         out = []
+        new_get, old_get, parse, max_chars = new.get, old.get, chain_mod.parse, self.max_chars
         for text in texts:
-            c = new.get(text) or old.get(text) or chain_mod.parse(text)
-            if len(text) <= self.max_chars:
+            c = new_get(text) or old_get(text) or parse(text)
+            if len(text) <= max_chars:
                 new[text] = c
             out.append(c)
         if new:
@@ -258,15 +259,29 @@ def fits(box: Box, frame: Frame) -> bool:
 
 def _n_valid_boxes(c: GroundedChain, frames: tuple[Frame, ...], stop_at: int | None = None) -> int:
     """Valid boxes inside <think> (counted up to ``stop_at``); with frames, a box must fit at least one of them."""
-    if not c.boxes:
-        return 0
+    return _count_valid_boxes(c.boxes, frames, stop_at) if c.boxes else 0
+
+
+def _count_valid_boxes(
+    boxes: Sequence[ChainBox], frames: tuple[Frame, ...], stop_at: int | None = None
+) -> int:
+    """:func:`_n_valid_boxes` of a chain's ``boxes``, with :func:`fits` written out (a test checks it)."""
     if not frames:
-        return sum(1 for b in c.boxes if b.box is not None)
+        return sum(1 for b in boxes if b.box is not None)
     n = 0
-    for b in c.boxes:
-        if b.box is not None:
+    for b in boxes:
+        box = b.box
+        if box is not None:
+            x1, y1, x2, y2 = box.x1, box.y1, box.x2, box.y2
+            far_x = x2 if x2 > -x1 else -x1  # max(-x1, x2): b if b > a else a is max(a, b), likewise min
+            far_y = y2 if y2 > -y1 else -y1
             for f in frames:
-                if fits(b.box, f):
+                ex, ey = f.extent_x, f.extent_y
+                if (
+                    not (far_x > ABSURD_FACTOR * ex or far_y > ABSURD_FACTOR * ey)
+                    and (ex if ex < x2 else x2) > (0.0 if x1 < 0.0 else x1)
+                    and (ey if ey < y2 else y2) > (0.0 if y1 < 0.0 else y1)
+                ):
                     n += 1
                     break
             if n == stop_at:
@@ -302,7 +317,14 @@ def grounded_reasoning_format(completions: Sequence[object], **kwargs) -> list[f
     previous tag, one more when all four did and the think text has ≥ 2 words; ``points / 5 * 0.5``."""
     out = []
     for comp in completions:
-        text = completion_text(comp)
+        text = comp if type(comp) is str else completion_text(comp)
+        find = text.find
+        t0, t1, r0, r1 = find("<think>"), find("</think>"), find("<rethink>"), find("</rethink>")
+        # In order (no tag starts inside another, so each then comes after the previous one ends) and once each:
+        # every tag holds one "think>" and these four are different ones. Then the loop below gives 4 points.
+        if 0 <= t0 < t1 < r0 < r1 and text.count("think>") == 4:
+            out.append((5 if _TWO_WORDS_RE.search(text, t0 + len("<think>"), t1) else 4) / 5 * 0.5)
+            continue
         points, cursor = 0, 0
         for tag in _REASONING_TAGS:
             p = text.find(tag)
@@ -321,8 +343,9 @@ def grounded_region_format(completions: Sequence[object], **kwargs) -> list[floa
     """0–0.5: 0.5 when think/rethink are well formed (once each, in order) and <think> holds ≥ 1 valid box."""
     frames = _frames_getter(kwargs, len(completions))
     out = []
-    for i, c in enumerate(_parse_cached.batch([completion_text(comp) for comp in completions])):
-        ok = c.reasoning_ok and _n_valid_boxes(c, frames(i), stop_at=1) > 0
+    texts = [comp if type(comp) is str else completion_text(comp) for comp in completions]
+    for i, c in enumerate(_parse_cached.batch(texts)):
+        ok = c.reasoning_ok and c.boxes and _count_valid_boxes(c.boxes, frames(i), stop_at=1) > 0
         out.append(0.5 if ok else 0.0)
     return out
 
@@ -358,15 +381,27 @@ def grounded_target_counting(completions: Sequence[object], **kwargs) -> list[fl
     """
     n = len(completions)
     datasets, questions = _columns(kwargs, "dataset", n), _columns(kwargs, "question", n)
+    counting_sets: dict[str, bool] = {}  # dataset tag -> is a counting set (a batch has few tags)
+    frames = None
     out = []
     for i, (comp, ans) in enumerate(zip(completions, _columns(kwargs, "answer", n), strict=True)):
         score = 0.0
-        if ans is not None and not isinstance(ans, bool) and is_counting_item(datasets[i], questions[i]):
-            target = _answer_count(str(ans)[:200])
+        if ans is not None and not isinstance(ans, bool):
+            dataset = datasets[i]
+            if type(dataset) is str:
+                counting = counting_sets.get(dataset)
+                if counting is None:
+                    counting = counting_sets[dataset] = is_counting_item(dataset)
+            else:
+                counting = is_counting_item(dataset, questions[i])
+            target = _answer_count(str(ans)[:200]) if counting else None
             if target is not None:
-                c = _chain(completion_text(comp))
-                if c.reasoning_ok and _n_valid_boxes(c, _frames(kwargs, i)) == target:
-                    score = 1.0
+                c = _chain(comp if type(comp) is str else completion_text(comp))
+                if c.reasoning_ok:
+                    if frames is None:
+                        frames = _frames_getter(kwargs, n)
+                    if _n_valid_boxes(c, frames(i)) == target:
+                        score = 1.0
         out.append(score)
     return out
 
@@ -375,12 +410,21 @@ def answer_format(completions: Sequence[object], **kwargs) -> list[float]:
     """0–0.5: 0.25 when ``<answer>`` appears, 0.5 when it appears exactly once."""
     out = []
     for comp in completions:
-        n = completion_text(comp).count("<answer>")
+        n = (comp if type(comp) is str else completion_text(comp)).count("<answer>")
         out.append(0.5 if n == 1 else 0.25 if n > 1 else 0.0)
     return out
 
 
 # ------------------------------------------------------------------------------------------------ answer
+
+
+def _answer_part(text: str) -> str | None:
+    """``chain.answer_text(text)`` when the text has an ``<answer>`` tag, else None. The step's parse has the
+    same span (the last <answer> up to the next </answer> or the end), so a parsed text is not searched again."""
+    c = _parse_cached.chains.get(text)
+    if c is not None:
+        return None if c.answer is None else c.answer.strip()
+    return chain_mod.answer_text(text) if "<answer>" in text else None
 
 
 def _default_judge(prediction: str, answer: str, **kw) -> bool:
@@ -404,16 +448,20 @@ def make_answer_accuracy(judge_fn: Callable[..., object] | None = None) -> Rewar
         answers = _require_answers(kwargs, n, "answer_accuracy")
         questions, choices = _columns(kwargs, "question", n), _columns(kwargs, "choices", n)
         answer_types = _columns(kwargs, "answer_type", n)
+        call = judge
+        if judge is _default_judge:  # the same call without its import and keyword dict per item
+            from grit.judge import judge_answer as call
+
+            questions = [q if isinstance(q, str) else None for q in questions]
         out = []
         for i, comp in enumerate(completions):
-            text = completion_text(comp)
-            if "<answer>" not in text:
+            pred = _answer_part(comp if type(comp) is str else completion_text(comp))
+            if pred is None:
                 out.append(0.0)
                 continue
-            pred = chain_mod.answer_text(text)
             # No try/except: a judge that fails after its own retries (LLMJudge raises JudgeError) stops the
             # run loudly — resumable from the last checkpoint — instead of training on silent zeros.
-            ok = judge(
+            ok = call(
                 pred, str(answers[i]), question=questions[i], choices=choices[i], answer_type=answer_types[i]
             )
             out.append(1.0 if ok else 0.0)
@@ -431,8 +479,12 @@ _BLEU_STRIP_RE = re.compile(r"[^a-zA-Z0-9\s]")
 def bleu1(candidate: str, reference: str) -> float:
     """Sentence BLEU-1: clipped unigram precision times the brevity penalty, on lowercased words with
     punctuation removed (the released code's normalisation; nltk's ``sentence_bleu`` with weights (1,0,0,0))."""
-    cand = _bleu_words(candidate)
     ref_len, ref_counts = _bleu_reference(reference) if len(reference) <= 200 else _bleu_counts(reference)
+    # A candidate equal to the reference: every word matches and the lengths agree, so precision 1 and
+    # brevity penalty exp(0) = 1 (or 0 without words), as the computation below gives.
+    if candidate == reference:
+        return 1.0 if ref_len else 0.0
+    cand = _bleu_words(candidate)
     if not cand or not ref_len:
         return 0.0
     cand_counts: dict[str, int] = {}
@@ -467,10 +519,10 @@ def answer_bleu(completions: Sequence[object], **kwargs) -> list[float]:
     answers = _require_answers(kwargs, len(completions), "answer_bleu")
     out = []
     for i, comp in enumerate(completions):
-        text = completion_text(comp)
+        pred = _answer_part(comp if type(comp) is str else completion_text(comp))
         score = 0.0
-        if "<answer>" in text:
-            score = 0.1 * bleu1(chain_mod.answer_text(text)[:10_000], str(answers[i])[:10_000])
+        if pred is not None:
+            score = 0.1 * bleu1(pred[:10_000], str(answers[i])[:10_000])
         out.append(score)
     return out
 
@@ -481,20 +533,41 @@ NGRAM = 8
 MAX_WORDS = 100_000  # longer completions are judged on their first 100k words
 
 
+def _8grams_distinct(words: list[str]) -> bool:
+    """True when no word 8-gram of ``words`` occurs twice; False when one may (then they are counted).
+
+    Decided on a sample of the word 3-grams, half of them, those starting at positions ≡ 0, 1 or 3 (mod 6),
+    instead of one 8-tuple per position. If the 8-grams at i and j are equal, so are the 3-grams at i + o and
+    j + o for o = 0..5 (both lie inside the 8-grams), and as o runs through 0..5, i + o takes every residue
+    mod 6. {0, 1, 3} is a difference cover mod 6 (every residue is x - y for x, y in it), so for some o both
+    i + o and j + o are sampled: two equal sampled 3-grams at different positions. (A test checks it against
+    the 8-gram count.)"""
+    it = iter(words)
+    seen = set(zip(it, it, it))  # noqa: B905 - the 3-grams at 0, 3, 6, ... (≡ 0 or 3 mod 6): len(words) // 3
+    if len(seen) < len(words) // 3:
+        return False  # a repetitive text: stop early
+    s3 = words[3::6]
+    seen.update(zip(words[1::6], words[2::6], s3))  # noqa: B905 - those at 1, 7, 13, ...: len(s3)
+    return len(seen) == len(words) // 3 + len(s3)
+
+
 def repetition(completions: Sequence[object], **kwargs) -> list[float]:
     """0–0.5: ``0.5 * (1 - repeated)``, where ``repeated`` is the share of word 8-grams that already occurred
     earlier in the completion; texts shorter than 8 words score 0.5."""
     out = []
     for comp in completions:
-        words = completion_text(comp).split()
+        words = (comp if type(comp) is str else completion_text(comp)).split()
         if len(words) > MAX_WORDS:
             words = words[:MAX_WORDS]
         total = len(words) - NGRAM + 1
-        if total <= 1:
-            out.append(0.5)
+        if total <= 1 or (NGRAM >= 8 and _8grams_distinct(words)):  # (the sample's proof needs NGRAM >= 8)
+            out.append(0.5)  # = 0.5 * total / total
             continue
-        # zip stops at the shortest slice, words[NGRAM - 1:], which has exactly `total` items
-        unique = len(set(zip(*[words[k:] for k in range(NGRAM)])))  # noqa: B905
+        # Words as the index of their first occurrence (same n-grams, cheaper to hash and compare); zip stops at
+        # the shortest slice, ids[NGRAM - 1:], which has exactly `total` items.
+        first: dict[str, int] = {}
+        ids = list(map(first.setdefault, words, range(len(words))))
+        unique = len(set(zip(*[ids[k:] for k in range(NGRAM)])))  # noqa: B905
         out.append(0.5 * unique / total)
     return out
 

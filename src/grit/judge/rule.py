@@ -397,9 +397,18 @@ def judge_answer(
         if verdict is not None:
             return verdict
     if (answer_type is None or type(answer_type) is str) and len(answer) <= 200:
+        if pred == answer and (precision is None or type(precision) is int):
+            verdict = _self_verdict(answer, answer_type, precision)
+            if verdict is not None:
+                return verdict
         kind, gold = _gold_kind_cached(answer, answer_type)
     else:
         kind, gold = _gold_kind(answer, answer_type)
+    return _judge_kind(pred, answer, question, precision, kind, gold)
+
+
+def _judge_kind(pred: str, answer: str, question: str | None, precision: int | None, kind: str, gold) -> bool:
+    """The last step of :func:`judge_answer`, given the ground truth's ``_gold_kind``."""
     if kind == "list":
         return _judge_list(pred, answer)
     if kind == "polar":
@@ -424,3 +433,14 @@ def _gold_kind(answer: str, answer_type: object) -> tuple[str, object]:
 
 # It depends on the ground truth alone, and GRPO judges a whole group of completions against each one.
 _gold_kind_cached = lru_cache(maxsize=4096)(_gold_kind)
+
+
+@lru_cache(maxsize=4096)
+def _self_verdict(answer: str, answer_type: str | None, precision: int | None) -> bool | None:
+    """The verdict on a prediction identical to the (tag-stripped) ground truth, which depends on the ground
+    truth alone — a correct GRPO completion often answers with exactly the ground-truth text. None where the
+    question could still change it (free text that starts like "Answer: ..."); then it is judged as usual."""
+    kind, gold = _gold_kind_cached(answer, answer_type)
+    if kind == "text" and _strip_prefix(answer) != answer:
+        return None
+    return _judge_kind(answer, answer, None, precision, kind, gold)
