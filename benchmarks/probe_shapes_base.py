@@ -6,7 +6,7 @@
 
 Three measurements on fresh seeds, greedy:
 * linear probes of the visual tokens (the projector's output, one token per 28 px cell): the cell's kind
-  (empty or colour x shape), occupancy, colour and shape of occupied cells. A logistic regression trained on 600
+  (empty or colour x shape), occupancy, colour and shape of occupied cells, and the cell's row and column. A logistic regression trained on 600
   scenes, tested on 200. ``--random-vision`` probes the tower at its random initialisation instead;
 * "Locate every ..." boxes split into right object / another object / an empty cell, and ground-truth objects
   missed;
@@ -71,6 +71,9 @@ def probe_tokens(model, proc, world, n_train: int = 600, n_test: int = 200) -> d
         "colour (occupied cells)": torch.where(y > 0, (y - 1) // n_shapes, -1),
         "shape (occupied cells)": torch.where(y > 0, (y - 1) % n_shapes, -1),
     }
+    pos = torch.arange(cells).repeat(len(scenes))
+    targets["row"] = pos // world.grid
+    targets["column"] = pos % world.grid
     split = n_train * cells
     res = {}
     torch.manual_seed(0)
