@@ -124,7 +124,7 @@ def sample(kind: str, rng: random.Random, cfg: ShapesConfig) -> tuple[Scene, str
     if kind == "shape":
         # The one question answered by an object's shape alone, about an object picked by colour (colour is
         # learnt early; shape was not: a linear probe of the step-15,000 visual tokens told circles from
-        # squares 64% of the time, so "Locate every red circle" could not bind). One object, or one of its
+        # squares 65% of the time, so "Locate every red circle" could not bind). One object, or one of its
         # colour among others, makes the answer depend on a single visual token's shape features.
         color, shape = rng.choice(kinds(cfg))
         n_other = 0 if rng.random() < 0.5 else rng.randint(1, cfg.max_objects - 1)
