@@ -81,6 +81,7 @@ def test_second_stage_starts_from_the_first_and_records_it(tmp_path):
             for d in (out / "init", first / "init")
         ]
         assert vocab[0] == vocab[1]
+        assert not list((out / "init").glob("*.safetensors"))  # init/ holds no weights
         assert json.loads((out / "pretrain_config.json").read_text())["init_from"] == str(src)
     with pytest.raises(FileNotFoundError, match="init-from"):
         pretrain(_cfg(tmp_path / "c", init_from=str(tmp_path / "nowhere")), log=lambda s: None)

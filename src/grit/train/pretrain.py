@@ -247,7 +247,8 @@ def _start_from(src: Path, init: Path) -> None:
         raise FileNotFoundError(
             f"--init-from {src}: neither a pretraining run folder (init/) nor a model folder"
         )
-    shutil.copytree(origin, init, dirs_exist_ok=True)
+    # not the weights: init/ is the run's untrained description (the weights load through _init_weights)
+    shutil.copytree(origin, init, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.safetensors*"))
 
 
 def _init_weights(src: Path) -> dict:
