@@ -24,7 +24,6 @@ from pathlib import Path
 
 def load(src: Path, random_vision: bool):
     """(model, processor) from a model folder or a pretraining run folder (init/ + state.pt)."""
-    import torch
     from transformers import AutoConfig, AutoModelForImageTextToText
 
     from grit.models.loading import load_processor
@@ -32,14 +31,16 @@ def load(src: Path, random_vision: bool):
     run = (src / "state.pt").is_file()
     proc = load_processor(src / "init" if run else src, "qwen2_5_vl")
     if run:
+        from grit.train.pretrain import init_weights
+
         model = AutoModelForImageTextToText.from_config(AutoConfig.from_pretrained(src / "init"))
-        model.load_state_dict(torch.load(src / "state.pt", weights_only=False)["model"])
+        model.load_state_dict(init_weights(src))
     else:
         model = AutoModelForImageTextToText.from_pretrained(src)
     if random_vision:
-        torch.manual_seed(0)
-        fresh = AutoModelForImageTextToText.from_config(model.config)
-        model.model.visual.load_state_dict(fresh.model.visual.state_dict())
+        from grit.train.pretrain import reinit_vision
+
+        reinit_vision(model, seed=0)
     return model.eval(), proc
 
 

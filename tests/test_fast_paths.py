@@ -369,21 +369,7 @@ def test_repetition_sample_decides_texts_without_repeats():
 
 
 def reasoning_format_reference(comps: list) -> list[float]:
-    out = []
-    for comp in comps:
-        text = rewards.completion_text(comp)
-        points, cursor = 0, 0
-        for tag in rewards._REASONING_TAGS:
-            p = text.find(tag)
-            if p >= cursor and text.find(tag, p + 1) < 0:
-                points += 1
-                cursor = p + len(tag)
-        if points == 4:
-            think_start, think_end = text.find("<think>") + len("<think>"), text.find("</think>")
-            if rewards._TWO_WORDS_RE.search(text, think_start, think_end):
-                points += 1
-        out.append(points / 5 * 0.5)
-    return out
+    return [rewards._reasoning_points(rewards.completion_text(c)) / 5 * 0.5 for c in comps]
 
 
 def region_format_reference(comps: list, kwargs: dict) -> list[float]:

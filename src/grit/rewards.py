@@ -325,18 +325,24 @@ def grounded_reasoning_format(completions: Sequence[object], **kwargs) -> list[f
         if 0 <= t0 < t1 < r0 < r1 and text.count("think>") == 4:
             out.append((5 if _TWO_WORDS_RE.search(text, t0 + len("<think>"), t1) else 4) / 5 * 0.5)
             continue
-        points, cursor = 0, 0
-        for tag in _REASONING_TAGS:
-            p = text.find(tag)
-            if p >= cursor and text.find(tag, p + 1) < 0:
-                points += 1
-                cursor = p + len(tag)
-        if points == 4:
-            think_start, think_end = text.find("<think>") + len("<think>"), text.find("</think>")
-            if _TWO_WORDS_RE.search(text, think_start, think_end):
-                points += 1
-        out.append(points / 5 * 0.5)
+        out.append(_reasoning_points(text) / 5 * 0.5)
     return out
+
+
+def _reasoning_points(text: str) -> int:
+    """The points of :func:`grounded_reasoning_format`, tag by tag (its general case; a test checks its shortcut
+    against this)."""
+    points, cursor = 0, 0
+    for tag in _REASONING_TAGS:
+        p = text.find(tag)
+        if p >= cursor and text.find(tag, p + 1) < 0:
+            points += 1
+            cursor = p + len(tag)
+    if points == 4:
+        think_start, think_end = text.find("<think>") + len("<think>"), text.find("</think>")
+        if _TWO_WORDS_RE.search(text, think_start, think_end):
+            points += 1
+    return points
 
 
 def grounded_region_format(completions: Sequence[object], **kwargs) -> list[float]:

@@ -238,6 +238,19 @@ def _vision_modules(model) -> list[torch.nn.Module]:
     raise ValueError(f"{type(model).__name__}: no vision tower found to freeze")
 
 
+def reinit_vision(model, seed: int) -> list[torch.nn.Module]:
+    """Put the vision side of ``model`` back to its random initialisation under ``seed`` (the tower of step 0 of
+    a run with this seed); returns its modules."""
+    from transformers import AutoModelForImageTextToText
+
+    torch.manual_seed(seed)
+    fresh = AutoModelForImageTextToText.from_config(model.config)
+    mods = _vision_modules(model)
+    for mine, init_mod in zip(mods, _vision_modules(fresh), strict=True):
+        mine.load_state_dict(init_mod.state_dict())
+    return mods
+
+
 def _start_from(src: Path, init: Path) -> None:
     """Copy the untrained config + tokenizer/processor of ``src`` (a run folder or a model folder) to ``init``."""
     import shutil
@@ -247,11 +260,11 @@ def _start_from(src: Path, init: Path) -> None:
         raise FileNotFoundError(
             f"--init-from {src}: neither a pretraining run folder (init/) nor a model folder"
         )
-    # not the weights: init/ is the run's untrained description (the weights load through _init_weights)
+    # not the weights: init/ is the run's untrained description (the weights load through init_weights)
     shutil.copytree(origin, init, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.safetensors*"))
 
 
-def _init_weights(src: Path) -> dict:
+def init_weights(src: Path) -> dict:
     """The weights of ``src``: a run folder's state.pt (its latest step) or a model folder's safetensors."""
     if (src / "state.pt").is_file():
         return torch.load(src / "state.pt", weights_only=False)["model"]
@@ -303,20 +316,14 @@ def pretrain(
     enc = Encoder(processor)
     state_path = out / "state.pt"
     if c.init_from and not (resume and state_path.exists()):
-        missing, unexpected = model.load_state_dict(_init_weights(Path(c.init_from)), strict=False)
+        missing, unexpected = model.load_state_dict(init_weights(Path(c.init_from)), strict=False)
         missing = [k for k in missing if not k.startswith("lm_head")]  # tied to the embeddings
         if missing or unexpected:
             raise ValueError(f"--init-from {c.init_from}: missing {missing[:3]}, unexpected {unexpected[:3]}")
         log(f"weights from {c.init_from}")
     if c.vision == "frozen-init":
-        from transformers import AutoModelForImageTextToText
-
-        torch.manual_seed(c.seed)  # the same random tower as step 0 of a run with this seed
-        fresh = AutoModelForImageTextToText.from_config(model.config)
-        for mine, init_mod in zip(_vision_modules(model), _vision_modules(fresh), strict=True):
-            mine.load_state_dict(init_mod.state_dict())
-            mine.requires_grad_(False)
-        del fresh
+        for module in reinit_vision(model, c.seed):
+            module.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=c.lr, betas=(0.9, 0.98), weight_decay=c.weight_decay)
     step, train_seconds = 0, 0.0
