@@ -323,3 +323,12 @@ def test_infer_unknown_model(tmp_path, image):
         run("infer", "--model", "no-such-org/no-such-model", "--image", image, "--question", "q"),
         "no-such-org/no-such-model",
     )
+
+
+@pytest.mark.parametrize(
+    "item, message", [("bogus=1", "KIND one of"), ("shape", "KIND=WEIGHT"), ("shape=lots", "not a number")]
+)
+def test_pretrain_shapes_rejects_a_bad_mix_item(tmp_path, item, message):
+    res = CliRunner().invoke(app, ["pretrain-shapes", "--out", str(tmp_path / "run"), "--mix", item])
+    assert res.exit_code != 0
+    assert message in " ".join(res.output.split()) and not (tmp_path / "run").exists()
