@@ -123,3 +123,25 @@ def test_log_truncation_and_folder_swap_survive_a_kill(tmp_path):
     (tmp_path / "new" / "a").write_text("new")
     _swap_dir(tmp_path / "new", tmp_path / "model")
     assert (tmp_path / "model" / "a").read_text() == "new" and not (tmp_path / "model.old").exists()
+
+
+def test_sigterm_saves_the_finished_steps_like_ctrl_c(tmp_path, monkeypatch):
+    """A background job ignores SIGINT; `kill` (SIGTERM) must still keep the steps since the last checkpoint."""
+    import os
+    import signal
+
+    import grit.train.pretrain as pt
+
+    real = pt.make_batch
+
+    def make_batch(c, step, *a, **kw):
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(c, step, *a, **kw)
+
+    monkeypatch.setattr(pt, "make_batch", make_batch)
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(_cfg(tmp_path, ckpt_every=100, eval_every=100), log=lambda s: None)
+    assert torch.load(tmp_path / "state.pt", weights_only=False)["step"] == 3
+    assert signal.getsignal(signal.SIGTERM) is before

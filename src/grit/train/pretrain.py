@@ -13,6 +13,7 @@ import math
 import os
 import random
 import re
+import signal
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -276,6 +277,22 @@ def init_weights(src: Path) -> dict:
     return AutoModelForImageTextToText.from_pretrained(src).state_dict()
 
 
+def _sigterm_as_interrupt():
+    """Make SIGTERM (``kill``, a job scheduler's stop) raise KeyboardInterrupt, as Ctrl-C does.
+
+    A job started with ``&`` ignores SIGINT, so without this a plain ``kill`` would lose every step since the
+    last checkpoint. Returns the previous handler, or None where handlers cannot be set (not the main
+    thread)."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        return signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:
+        return None
+
+
 def pretrain(
     c: PretrainConfig,
     resume: bool = True,
@@ -365,6 +382,7 @@ def pretrain(
     model.train()
     t_start = time.time()
     losses: list[float] = []
+    previous = _sigterm_as_interrupt()
     try:
         while step < c.total_steps:
             if max_minutes is not None and time.time() - t_start > max_minutes * 60:
@@ -401,9 +419,12 @@ def pretrain(
                 _swap_dir(tmp, out / "model")
             if step % c.ckpt_every == 0:
                 save_state()
-    except KeyboardInterrupt:  # Ctrl-C: keep every finished step, then stop as asked
+    except KeyboardInterrupt:  # Ctrl-C or kill: keep every finished step, then stop as asked
         save_state()
         log(f"interrupted: state saved at step {step}")
         raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     save_state()  # the last step, or wherever max_minutes / stop_at_step stopped the run
     return out
