@@ -92,19 +92,46 @@ def probe_tokens(model, proc, world, n_train: int = 600, n_test: int = 200) -> d
 
 
 def locate_errors(model, proc, world, n: int) -> dict:
+    """Where the "Locate every ..." boxes land, and which prompts get every box right, by number of targets.
+
+    A box on another object is split by what that object shares with the asked kind (its colour, its shape, or
+    neither): a binding failure confuses kinds that share one attribute."""
     from grit.train.pretrain import BOX_RE, Encoder, eval_sets, generate_texts
 
     enc = Encoder(proc)
     locate, _ = eval_sets(world, n, seed=999)
     preds = generate_texts(model, enc, [s.render() for s, _, _ in locate], [t for _, t, _ in locate], 120)
     c = {"right object": 0, "another object": 0, "empty cell": 0, "missed": 0}
+    shares = {"same colour": 0, "same shape": 0, "neither": 0}
+    exact: dict[str, list[bool]] = {}
     for p, (scene, _, gt) in zip(preds, locate, strict=True):
-        occupied = {tuple(o.box(world)) for o in scene.objects}
+        by_box = {tuple(o.box(world)): o for o in scene.objects}
         want = {tuple(b) for b in gt}
+        asked = next((by_box[b] for b in want), None)
         got = [tuple(int(v) for v in m.groups()) for m in BOX_RE.finditer(p)]
         for b in got:
-            c["right object" if b in want else "another object" if b in occupied else "empty cell"] += 1
+            if b in want:
+                c["right object"] += 1
+            elif b in by_box:
+                c["another object"] += 1
+                o = by_box[b]
+                if asked is not None:
+                    key = (
+                        "same colour"
+                        if o.color == asked.color
+                        else "same shape"
+                        if o.shape == asked.shape
+                        else "neither"
+                    )
+                    shares[key] += 1
+            else:
+                c["empty cell"] += 1
         c["missed"] += len(want - set(got))
+        exact.setdefault(f"{min(len(want), 2)}{'+' if len(want) >= 2 else ''} targets", []).append(
+            set(got) == want
+        )
+    c["another object, when the asked kind is present"] = shares
+    c["all boxes exactly right"] = {k: f"{sum(v)}/{len(v)}" for k, v in sorted(exact.items())}
     return c
 
 

@@ -169,3 +169,51 @@ def test_pixel_budget_override_changes_resize_and_frames(tiny_model_dirs):  # no
         load_model(tiny_model_dirs["internvl"], max_pixels=4 * 28 * 28)
     with pytest.raises(ModelLoadError, match="unknown dtype"):
         load_model(tiny_model_dirs["qwen2_5_vl"], dtype="float64")
+
+
+def test_text_first_template_puts_the_question_before_the_image_whatever_the_message_order():
+    from trl.data_utils import prepare_multimodal_messages
+
+    from grit.models.family import QWEN_CHAT_TEMPLATE, QWEN_CHAT_TEMPLATE_TEXT_FIRST
+    from grit.models.tiny import build_tiny
+
+    _, processor = build_tiny("qwen2_5_vl")
+    vision = "<|vision_start|><|image_pad|><|vision_end|>"
+    image_first = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "How many?"}]}]
+    # TRL turns a string prompt into [image, text] before applying the processor's template
+    trl_style = prepare_multimodal_messages(
+        [{"role": "user", "content": "How many?"}], [Image.new("RGB", (4, 4))]
+    )
+    assert processor.chat_template == QWEN_CHAT_TEMPLATE
+    assert f"user\n{vision}How many?<|im_end|>" in processor.apply_chat_template(image_first, tokenize=False)
+    processor.chat_template = QWEN_CHAT_TEMPLATE_TEXT_FIRST
+    for messages in (image_first, trl_style):
+        text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        assert text.endswith(f"<|im_start|>user\nHow many?{vision}<|im_end|>\n<|im_start|>assistant\n")
+    # assistant turns and string contents are rendered as before
+    chat = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": [{"type": "text", "text": "yo"}]},
+    ]
+    assert processor.apply_chat_template(chat, tokenize=False).endswith(
+        "user\nhi<|im_end|>\n<|im_start|>assistant\nyo<|im_end|>\n"
+    )
+
+
+@pytest.mark.slow
+def test_a_text_first_checkpoint_is_prompted_text_first_by_grit(tmp_path):
+    """The order is the checkpoint's: grit's generation path (eval, infer) follows the saved template."""
+    from grit.models.family import QWEN_CHAT_TEMPLATE_TEXT_FIRST
+    from grit.models.generate import chat_prompt
+    from grit.models.tiny import build_tiny
+
+    model, processor = build_tiny("qwen2_5_vl")
+    processor.chat_template = QWEN_CHAT_TEMPLATE_TEXT_FIRST
+    model.save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    model, processor, _ = load_model(tmp_path)
+    text = chat_prompt(processor, "Where is it?")
+    assert text.index("Where is it?") < text.index("<|vision_start|>")
+    inputs = processor(text=[text], images=[Image.new("RGB", (84, 84), "red")], return_tensors="pt")
+    out = model.generate(**inputs, max_new_tokens=2, do_sample=False)
+    assert out.shape[1] == inputs["input_ids"].shape[1] + 2

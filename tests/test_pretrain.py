@@ -145,3 +145,19 @@ def test_sigterm_saves_the_finished_steps_like_ctrl_c(tmp_path, monkeypatch):
         pretrain(_cfg(tmp_path, ckpt_every=100, eval_every=100), log=lambda s: None)
     assert torch.load(tmp_path / "state.pt", weights_only=False)["step"] == 3
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.slow
+def test_image_after_text_is_saved_with_the_model_and_defines_the_run(tmp_path):
+    from grit.models.family import QWEN_CHAT_TEMPLATE_TEXT_FIRST
+    from grit.models.loading import load_processor
+    from grit.train.pretrain import Encoder
+
+    out = pretrain(_cfg(tmp_path, image_after_text=True, total_steps=3), log=lambda s: None)
+    for folder in (out / "init", out / "model"):
+        processor = load_processor(folder, "qwen2_5_vl")
+        assert processor.chat_template == QWEN_CHAT_TEMPLATE_TEXT_FIRST
+    text = Encoder(processor).prompt_text("Locate every red square.")
+    assert text.index("Locate every red square.") < text.index("<|vision_start|>")
+    with pytest.raises(ValueError, match="image_after_text"):
+        pretrain(_cfg(tmp_path, total_steps=4), log=lambda s: None)

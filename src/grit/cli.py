@@ -412,6 +412,11 @@ def pretrain_shapes(
     vision: str = typer.Option(
         "train", help="'train', or 'frozen-init': keep the vision tower at its random initialisation."
     ),
+    image_after_text: bool = typer.Option(
+        False,
+        help="Prompt with the question before the image (the model's chat template keeps this order), so the "
+        "visual tokens can attend to the question.",
+    ),
 ) -> None:
     """Pretrain the tiny shapes base model (seeded, resumable; checkpoints every 250 steps)."""
     from grit.data.shapes.pretrain_mix import DEFAULT_MIX, KINDS
@@ -433,6 +438,7 @@ def pretrain_shapes(
         warmup_steps=warmup_steps,
         curriculum=curriculum,
         vision=vision,
+        image_after_text=image_after_text,
         out_dir=str(out),
         total_steps=steps,
         batch_size=batch_size,

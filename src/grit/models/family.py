@@ -12,18 +12,41 @@ from dataclasses import dataclass, field
 from grit.boxes import GRIT_QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, Frame
 
 # Qwen-style chat template (Qwen2-VL / Qwen2.5-VL / Qwen3-VL and the tiny models): one vision block per image.
-QWEN_CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
-    "<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}"
-    "{% else %}{% for content in message['content'] %}"
-    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
-    "<|vision_start|><|image_pad|><|vision_end|>"
+_IMAGE = "content['type'] == 'image' or 'image' in content or 'image_url' in content"
+_QWEN_VISION = "<|vision_start|><|image_pad|><|vision_end|>"
+
+
+def _qwen_template(content_loop: str) -> str:
+    return (
+        "{% for message in messages %}"
+        "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+        "<|im_start|>{{ message['role'] }}\n"
+        "{% if message['content'] is string %}{{ message['content'] }}"
+        "{% else %}" + content_loop + "{% endif %}<|im_end|>\n"
+        "{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
+
+
+QWEN_CHAT_TEMPLATE = _qwen_template(
+    "{% for content in message['content'] %}"
+    f"{{% if {_IMAGE} %}}{_QWEN_VISION}"
     "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}"
-    "{% endfor %}{% endif %}<|im_end|>\n"
     "{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+# The same markup with each turn's text before its images, whatever order the messages list them in. A causal
+# model reads the question first, so its visual tokens can attend to it; the shapes base is trained this way
+# (measured: a tiny model learnt to pick the asked object among 2 for its box 53 times in 60 with the question
+# first, 38 with the image first, in the same 2,400 steps). A checkpoint's own chat template decides the order,
+# so every grit command (and TRL) builds its prompts the way that checkpoint was trained.
+QWEN_CHAT_TEMPLATE_TEXT_FIRST = _qwen_template(
+    "{% for content in message['content'] %}"
+    "{% if content['type'] == 'text' %}{{ content['text'] }}{% endif %}"
+    "{% endfor %}"
+    "{% for content in message['content'] %}"
+    f"{{% if {_IMAGE} %}}{_QWEN_VISION}{{% endif %}}"
+    "{% endfor %}"
 )
 
 # InternVL3-hf: same chat markup (its language model is Qwen2.5); the processor expands <IMG_CONTEXT>.

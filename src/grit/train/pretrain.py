@@ -54,6 +54,10 @@ class PretrainConfig:
     # visual tokens of the random tower tell the 7 cell kinds apart perfectly (linear probe), those of the
     # tower trained for 15,000 steps only 93% (circle vs square 65%): training collapsed the shape features.
     vision: str = "train"
+    # The chat template puts each user turn's text before its image, so the visual tokens can attend to the
+    # question (Qwen families; see QWEN_CHAT_TEMPLATE_TEXT_FIRST). Saved with the model: every command then
+    # prompts the model the way it was trained.
+    image_after_text: bool = False
 
 
 def world_at(cfg: ShapesConfig, progress: float, curriculum: bool) -> ShapesConfig:
@@ -196,6 +200,7 @@ RUN_DEFINING = (
     "world",
     "init_from",
     "vision",
+    "image_after_text",
 )
 
 
@@ -250,6 +255,21 @@ def reinit_vision(model, seed: int) -> list[torch.nn.Module]:
     for mine, init_mod in zip(mods, _vision_modules(fresh), strict=True):
         mine.load_state_dict(init_mod.state_dict())
     return mods
+
+
+def _set_image_order(processor, c: PretrainConfig, init: Path) -> None:
+    """Give the processor (and init/) the chat template of ``c.image_after_text``; Qwen families only."""
+    from grit.models.family import QWEN_CHAT_TEMPLATE, QWEN_CHAT_TEMPLATE_TEXT_FIRST
+
+    want = QWEN_CHAT_TEMPLATE_TEXT_FIRST if c.image_after_text else QWEN_CHAT_TEMPLATE
+    if processor.chat_template == want:
+        return
+    if processor.chat_template not in (QWEN_CHAT_TEMPLATE, QWEN_CHAT_TEMPLATE_TEXT_FIRST):
+        if not c.image_after_text:
+            return  # another family's own template: left as it is
+        raise ValueError(f"image_after_text: supported for the Qwen families' template, not {c.family!r}")
+    processor.chat_template = want
+    processor.save_pretrained(init)
 
 
 def _start_from(src: Path, init: Path) -> None:
@@ -330,6 +350,7 @@ def pretrain(
         model.config.save_pretrained(init)
         model.generation_config.save_pretrained(init)
         processor.save_pretrained(init)
+    _set_image_order(processor, c, init)
     enc = Encoder(processor)
     state_path = out / "state.pt"
     if c.init_from and not (resume and state_path.exists()):
@@ -353,7 +374,10 @@ def pretrain(
                 f"{model.config.text_config.vocab_size}; restore {init} from the run that wrote the state"
             )
         saved = st.get("config")
-        changed = sorted(k for k in RUN_DEFINING if saved is not None and saved.get(k) != asdict(c).get(k))
+        defaults = asdict(PretrainConfig())  # a setting added later reads as its default in older states
+        changed = sorted(
+            k for k in RUN_DEFINING if saved is not None and saved.get(k, defaults[k]) != asdict(c).get(k)
+        )
         if changed:
             raise ValueError(
                 f"{state_path}: the run was started with different {', '.join(changed)} "
