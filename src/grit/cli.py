@@ -412,6 +412,10 @@ def pretrain_shapes(
     vision: str = typer.Option(
         "train", help="'train', or 'frozen-init': keep the vision tower at its random initialisation."
     ),
+    max_objects: int = typer.Option(
+        None,
+        help="At most this many objects per scene (default: the world's 5); the eval uses the same world.",
+    ),
     image_after_text: bool = typer.Option(
         False,
         help="Prompt with the question before the image (the model's chat template keeps this order), so the "
@@ -439,6 +443,7 @@ def pretrain_shapes(
         curriculum=curriculum,
         vision=vision,
         image_after_text=image_after_text,
+        world={"max_objects": max_objects} if max_objects else {},
         out_dir=str(out),
         total_steps=steps,
         batch_size=batch_size,
