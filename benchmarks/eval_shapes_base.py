@@ -1,6 +1,6 @@
 """Held-out numbers of a shapes base checkpoint (the targets of the shapes-base issue), plus its learning curve.
 
-    python benchmarks/eval_shapes_base.py [--model checkpoints/shapes-base/model] [--n 300] [--out runs/base-eval]
+    python benchmarks/eval_shapes_base.py [--model checkpoints/shapes-base-3b/model] [--n 300] [--out runs/base-eval]
 
 Reports, on fresh held-out seeds (never used in pretraining):
 * localisation IoU: "Locate every <colour> <shape>." over scenes with >= 1 target, greedy, union IoU;
@@ -18,10 +18,12 @@ import json
 import time
 from pathlib import Path
 
+from grit.demo import DEFAULT_BASE
+
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="checkpoints/shapes-base/model")
+    ap.add_argument("--model", default=DEFAULT_BASE)
     ap.add_argument("--n", type=int, default=300, help="prompts per localisation / counting set")
     ap.add_argument("--n-style", type=int, default=40, help="questions per style for the prompted evals")
     ap.add_argument("--out", default="runs/base-eval")

@@ -1,6 +1,6 @@
 """Where a shapes base fails: what its visual tokens encode, and how its localisation boxes go wrong.
 
-    python benchmarks/probe_shapes_base.py --model checkpoints/shapes-base/model [--circles]
+    python benchmarks/probe_shapes_base.py [--model checkpoints/shapes-base-3b/model] [--circles]
     python benchmarks/probe_shapes_base.py --model checkpoints/shapes-base-stage1 --circles   # a run's state.pt
     python benchmarks/probe_shapes_base.py --model checkpoints/shapes-base-stage1 --circles --random-vision
 
@@ -20,6 +20,8 @@ import argparse
 import json
 import random
 from pathlib import Path
+
+from grit.demo import DEFAULT_BASE
 
 
 def load(src: Path, random_vision: bool):
@@ -150,7 +152,7 @@ def shape_questions(model, proc, world, n: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", type=Path, default=Path("checkpoints/shapes-base/model"))
+    ap.add_argument("--model", type=Path, default=Path(DEFAULT_BASE))
     ap.add_argument("--circles", action="store_true", help="the first stage's world: circles and squares")
     ap.add_argument("--random-vision", action="store_true", help="probe the tower at its random init")
     ap.add_argument("--n", type=int, default=200)

@@ -171,10 +171,10 @@ def test_shipped_shapes_base_answers_through_grit_infer(tmp_path):
 
     from grit.cli import app
     from grit.data.shapes import generate_split
+    from grit.demo import DEFAULT_BASE
 
-    model = Path(__file__).resolve().parents[1] / "checkpoints" / "shapes-base" / "model"
-    if not (model / "config.json").is_file():
-        pytest.skip(f"no shipped base at {model}")
+    model = Path(__file__).resolve().parents[1] / DEFAULT_BASE
+    assert (model / "config.json").is_file(), f"the shipped base is missing: {model}"
     path = generate_split(tmp_path, 1, seed=3, styles=["count"])["count"]
     rec = json.loads(path.read_text().splitlines()[0])
     png = tmp_path / "chain.png"

@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-DEFAULT_BASE = "checkpoints/shapes-base/model"
+DEFAULT_BASE = "checkpoints/shapes-base-3b/model"  # the shipped shapes base (BENCHMARKS.md: stage 3)
 DEFAULT_CONFIG = "configs/demo.yaml"
 DIRECT_PROMPT = "Question: {question} Answer with a single word or number."
 ABLATIONS = {
