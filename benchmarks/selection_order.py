@@ -1,6 +1,7 @@
 """Does the order of question and image decide whether a tiny VLM learns to pick the asked object?
 
     python benchmarks/selection_order.py [--init checkpoints/shapes-base-2c/model] [--steps 2400] [--out runs/selection]
+    python benchmarks/selection_order.py --measure checkpoints/shapes-base-3b/model   # only measure a model
 
 Both arms continue the same image-first model on "Locate every <kind>" prompts only (scenes of at most 3 objects,
 lr 1e-3, same seed and batches); one arm keeps the image before the question, the other puts the question first
@@ -49,7 +50,12 @@ def main() -> None:
     ap.add_argument("--init", default="checkpoints/shapes-base-2c/model")
     ap.add_argument("--steps", type=int, default=2400)
     ap.add_argument("--out", type=Path, default=Path("runs/selection"))
+    ap.add_argument("--measure", type=Path, help="only count the exact boxes of this model folder")
     a = ap.parse_args()
+    if a.measure:
+        res = {f"{n} objects": f"{k}/60" for n, k in selection(a.measure).items()}
+        print(json.dumps({"model": str(a.measure), "exact boxes": res}, indent=2))
+        return
 
     from grit.train.pretrain import PretrainConfig, pretrain
 
