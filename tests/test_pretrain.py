@@ -161,3 +161,5 @@ def test_image_after_text_is_saved_with_the_model_and_defines_the_run(tmp_path):
     assert text.index("Locate every red square.") < text.index("<|vision_start|>")
     with pytest.raises(ValueError, match="image_after_text"):
         pretrain(_cfg(tmp_path, total_steps=4), log=lambda s: None)
+    # the refused resume left the run's template alone
+    assert load_processor(out / "init", "qwen2_5_vl").chat_template == QWEN_CHAT_TEMPLATE_TEXT_FIRST

@@ -350,9 +350,12 @@ def pretrain(
         model.config.save_pretrained(init)
         model.generation_config.save_pretrained(init)
         processor.save_pretrained(init)
-    _set_image_order(processor, c, init)
-    enc = Encoder(processor)
     state_path = out / "state.pt"
+    if not (
+        resume and state_path.exists()
+    ):  # a resumed run keeps init/ as it is (its settings are checked below)
+        _set_image_order(processor, c, init)
+    enc = Encoder(processor)
     if c.init_from and not (resume and state_path.exists()):
         missing, unexpected = model.load_state_dict(init_weights(Path(c.init_from)), strict=False)
         missing = [k for k in missing if not k.startswith("lm_head")]  # tied to the embeddings
