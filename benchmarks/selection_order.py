@@ -19,8 +19,6 @@ from pathlib import Path
 
 
 def selection(model_dir: Path, n_per: int = 60, seed: int = 5) -> dict[int, int]:
-    import torch  # noqa: F401
-
     from grit.data.shapes.world import ShapesConfig, plural, random_scene
     from grit.models.loading import load_model
     from grit.train.pretrain import BOX_RE, Encoder, generate_texts

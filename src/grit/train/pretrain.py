@@ -351,12 +351,11 @@ def pretrain(
         model.generation_config.save_pretrained(init)
         processor.save_pretrained(init)
     state_path = out / "state.pt"
-    if not (
-        resume and state_path.exists()
-    ):  # a resumed run keeps init/ as it is (its settings are checked below)
+    resuming = resume and state_path.exists()
+    if not resuming:  # a resumed run keeps init/ as it is (its settings are checked below)
         _set_image_order(processor, c, init)
     enc = Encoder(processor)
-    if c.init_from and not (resume and state_path.exists()):
+    if c.init_from and not resuming:
         missing, unexpected = model.load_state_dict(init_weights(Path(c.init_from)), strict=False)
         missing = [k for k in missing if not k.startswith("lm_head")]  # tied to the embeddings
         if missing or unexpected:
@@ -368,7 +367,7 @@ def pretrain(
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=c.lr, betas=(0.9, 0.98), weight_decay=c.weight_decay)
     step, train_seconds = 0, 0.0
-    if resume and state_path.exists():
+    if resuming:
         st = torch.load(state_path, weights_only=False)
         want = st["model"]["model.language_model.embed_tokens.weight"].shape[0]
         if want != model.config.text_config.vocab_size:
