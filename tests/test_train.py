@@ -27,12 +27,14 @@ def test_overrides_and_types(tmp_path):
                 "lora_r=8",
                 "rewards=answer_accuracy,grounded_reasoning_format",
                 "reward_weights.answer_accuracy=2",
+                "lora_target_modules=q_proj,v_proj",
             ],
         ),
     )
     assert cfg.grpo["learning_rate"] == pytest.approx(1e-4)
     assert cfg.lora_r == 8
     assert cfg.rewards == ["answer_accuracy", "grounded_reasoning_format"]
+    assert cfg.lora_target_modules == ["q_proj", "v_proj"]
     args = to_grpo_config(cfg)
     assert args.learning_rate == pytest.approx(1e-4)
     assert args.beta == pytest.approx(0.02)
@@ -215,6 +217,24 @@ def test_flags_become_overrides():
         flags_to_overrides(["--lora-r"])
 
 
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "internvl"])
+def test_lora_adapts_only_unfrozen_layers(tmp_path, family):
+    from grit.models.loading import load_model
+    from grit.models.tiny import build_tiny
+    from grit.train.trainer import lora_targets
+
+    build_tiny(family, tmp_path / "m")
+    model = load_model(str(tmp_path / "m"))[0]
+    every = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    frozen_tower = lora_targets(model, every, vision=True, projector=False)
+    whole = lora_targets(model, every, vision=False, projector=False)
+    assert frozen_tower and all("language_model" in n for n in frozen_tower)
+    # both families name some vision layers like the language model's, so a bare suffix would adapt them
+    assert len(whole) > len(frozen_tower)
+    with pytest.raises(ConfigError, match="lora_target_modules"):
+        lora_targets(model, ["nope"], vision=True, projector=False)
+
+
 @pytest.mark.slow
 def test_lora_and_freezing(tmp_path, shapes_data):
     from grit.models.tiny import build_tiny
@@ -225,6 +245,7 @@ def test_lora_and_freezing(tmp_path, shapes_data):
     trainer = build_trainer(_tiny_cfg(tmp_path / "m", train_path, tmp_path / "run", ["lora_r=4"]))
     trainable = [n for n, p in trainer.model.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
+    assert not any(".visual." in n for n in trainable)  # the frozen tower gets no adapters
     from grit.models.loading import load_model
     from grit.train.trainer import train
 

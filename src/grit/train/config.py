@@ -104,6 +104,10 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
+# Fields that take a comma-separated string on the command line (``rewards=a,b``).
+_LIST_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig) if str(f.type).startswith("list[str]"))
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
     data: dict[str, Any] = {}
     if path:
@@ -121,7 +125,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     unknown = sorted(set(data) - names)
     if unknown:
         raise ConfigError(f"unknown config field(s) {unknown}; known: {sorted(names)}")
-    for key in ("train_data", "eval_data", "rewards"):
+    for key in _LIST_FIELDS:
         if isinstance(data.get(key), str):
             data[key] = [s.strip() for s in data[key].split(",") if s.strip()]
     _check_types(data)

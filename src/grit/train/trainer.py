@@ -50,17 +50,41 @@ def build_dataset(paths: list[str], cfg: TrainConfig, family_name: str, processo
     return ds.map(add)
 
 
+def _part(name: str) -> str:
+    """"vision", "projector" or "language" for a parameter or module name."""
+    parts = name.split(".")
+    if any(m in parts for m in PROJECTOR_MODULES):
+        return "projector"
+    return "vision" if any(m in parts for m in VISION_MODULES) else "language"
+
+
 def freeze(model, vision: bool, projector: bool) -> dict[str, int]:
     """Freeze the vision tower (GRIT trains the language side) and optionally the projector."""
     frozen = {"vision": 0, "projector": 0}
     for name, p in model.named_parameters():
-        parts = name.split(".")
-        is_proj = any(m in parts for m in PROJECTOR_MODULES)
-        is_vision = any(m in parts for m in VISION_MODULES) and not is_proj
-        if (vision and is_vision) or (projector and is_proj):
+        part = _part(name)
+        if (vision and part == "vision") or (projector and part == "projector"):
             p.requires_grad_(False)
-            frozen["projector" if is_proj else "vision"] += p.numel()
+            frozen[part] += p.numel()
     return frozen
+
+
+def lora_targets(model, suffixes: list[str], vision: bool, projector: bool) -> list[str]:
+    """Full names of the linear layers LoRA adapts: those named by ``suffixes`` outside the frozen parts.
+
+    peft matches bare suffixes everywhere, and its adapters are trainable even inside a frozen tower: InternVL's
+    vision attention and Qwen's vision MLP share the language model's layer names."""
+    skip = {"vision"} if vision else set()
+    if projector:
+        skip.add("projector")
+    names = [
+        name
+        for name, m in model.named_modules()
+        if isinstance(m, torch.nn.Linear) and name.rsplit(".", 1)[-1] in suffixes and _part(name) not in skip
+    ]
+    if not names:
+        raise ConfigError(f"field 'lora_target_modules': no trainable linear layer is named {suffixes}")
+    return names
 
 
 class GroundedEvalCallback(TrainerCallback):
@@ -200,7 +224,7 @@ def build_trainer(cfg: TrainConfig, extra_callbacks: list | None = None, reward_
             r=cfg.lora_r,
             lora_alpha=cfg.lora_alpha,
             lora_dropout=cfg.lora_dropout,
-            target_modules=cfg.lora_target_modules,
+            target_modules=lora_targets(model, cfg.lora_target_modules, cfg.freeze_vision, cfg.freeze_projector),
             task_type="CAUSAL_LM",
         )
     train_ds = build_dataset(cfg.train_data, cfg, family_name, processor)
