@@ -51,7 +51,7 @@ def build_dataset(paths: list[str], cfg: TrainConfig, family_name: str, processo
 
 
 def _part(name: str) -> str:
-    """"vision", "projector" or "language" for a parameter or module name."""
+    """Which part a parameter or module belongs to: "vision", "projector" or "language"."""
     parts = name.split(".")
     if any(m in parts for m in PROJECTOR_MODULES):
         return "projector"
@@ -224,7 +224,9 @@ def build_trainer(cfg: TrainConfig, extra_callbacks: list | None = None, reward_
             r=cfg.lora_r,
             lora_alpha=cfg.lora_alpha,
             lora_dropout=cfg.lora_dropout,
-            target_modules=lora_targets(model, cfg.lora_target_modules, cfg.freeze_vision, cfg.freeze_projector),
+            target_modules=lora_targets(
+                model, cfg.lora_target_modules, cfg.freeze_vision, cfg.freeze_projector
+            ),
             task_type="CAUSAL_LM",
         )
     train_ds = build_dataset(cfg.train_data, cfg, family_name, processor)
