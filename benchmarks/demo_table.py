@@ -40,6 +40,7 @@ def pooled(ds: dict) -> dict:
         "format_rate": mean("format_rate"),
         "giou": mean("giou", "n_giou"),
         "whole_image_iou": mean("whole_image_iou", "n_whole_image"),
+        "on_object_rate": mean("on_object_rate", "n_chain_boxes"),
         "mean_boxes": mean("mean_boxes"),
         "counted_box_acc": mean("counted_box_acc", "n_counting"),
         "answers_pred": answers.most_common(),
@@ -62,8 +63,8 @@ def demo_table(run: Path) -> str:
     direct, base, after = (load(run, n) for n in ("eval_base_direct", "eval_base", "eval_after"))
     rows = [
         "| style | base direct ACC | ACC, GRIT prompt: base → trained | strict format % | chain GIoU "
-        "| whole-image IoU | boxes/chain | top answers after |",
-        "|---|---|---|---|---|---|---|---|",
+        "| whole-image IoU | boxes/chain | boxes on an object % | top answers after |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     names = sorted(after)
     for name, d, b, a in [(n, direct[n], base[n], after[n]) for n in names] + [
@@ -72,7 +73,8 @@ def demo_table(run: Path) -> str:
         rows.append(
             f"| {name} | {pct(d['acc'])} | {pct(b['acc'])} → {pct(a['acc'])} "
             f"| {pct(b['format_rate'])} → {pct(a['format_rate'])} | {num(b['giou'])} → {num(a['giou'])} "
-            f"| {num(a['whole_image_iou'])} | {a['mean_boxes']:.2f} | {top(a['answers_pred'])} |"
+            f"| {num(a['whole_image_iou'])} | {a['mean_boxes']:.2f} | {pct(a.get('on_object_rate'))} "
+            f"| {top(a['answers_pred'])} |"
         )
     lines = ["\n".join(rows)]
     if (run / "eval_base_t1").is_dir() and (run / "eval_after_t1").is_dir():

@@ -369,3 +369,17 @@ def test_a_failing_judge_keeps_the_generated_completions(tmp_path):
     m = evaluate(FakeGen(), [tmp_path / "d.jsonl"], tmp_path / "out", judge=up, progress=False)
     assert FakeGen.calls == 1  # nothing generated again
     assert m["datasets"]["all"]["acc"] == 1.0
+
+
+def test_on_object_rate_counts_chain_boxes_on_any_object():
+    from grit.eval.run import _on_object_rate
+
+    rows = [
+        # on an object (IoU 1), on nothing, on the second object (IoU 81/119)
+        {"all_boxes": [[0, 0, 10, 10], [20, 20, 30, 30]], "pred_boxes": [[0, 0, 10, 10], [50, 50, 60, 60], [21, 21, 31, 31]]},
+        {"all_boxes": [], "pred_boxes": [[0, 0, 5, 5]]},  # an empty scene: every box is off-object
+        {"pred_boxes": [[0, 0, 5, 5]]},  # no object list (not a shapes record): not counted
+        {"all_boxes": [[0, 0, 10, 10]], "pred_boxes": []},
+    ]  # fmt: skip
+    assert _on_object_rate(rows) == (pytest.approx(2 / 4), 4)
+    assert _on_object_rate(rows[2:]) == (None, 0)

@@ -121,6 +121,7 @@ METRICS_SHOWN = [
     Metric(("giou",), "GIoU", decimals=3),
     Metric(("matched_iou",), "matched IoU", decimals=3),
     Metric(("whole_image_iou",), "whole-image reference IoU", decimals=3),
+    Metric(("on_object_rate",), "chain boxes on an object (%)", scale=100),
     Metric(("format_rate",), "strict grounded format (%)", scale=100),
     Metric(("tags_rate",), "tags in order (%)", scale=100),
     Metric(("mean_boxes",), "boxes per chain"),

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from grit.boxes import Frame, union_iou
+from grit.boxes import Box, Frame, iou, union_iou
 from grit.chain import parse
 from grit.data.schema import default_image_root, image_size, read_jsonl
 from grit.eval.scoring import MMEFormatError, mathvista_scores, mme_line, mme_scores
@@ -267,6 +267,26 @@ def _whole_image_iou(rows: list[dict[str, Any]]) -> tuple[float | None, int]:
     return (sum(vals) / len(vals) if vals else None), len(vals)
 
 
+ON_OBJECT_IOU = 0.5
+
+
+def _on_object_rate(rows: list[dict[str, Any]]) -> tuple[float | None, int]:
+    """Fraction of chain boxes that sit on some object of the image (IoU ≥ 0.5 with one of ``all_boxes``).
+
+    Tells a chain that boxes the wrong objects (selection) from one whose boxes follow no object at all (boxes
+    detached from the image): chain IoU alone is low in both cases. Needs ``all_boxes`` (the shapes sets)."""
+    hits = total = 0
+    for r in rows:
+        if "all_boxes" not in r or not r.get("pred_boxes"):
+            continue
+        objects = [Box(*map(float, b)) for b in r["all_boxes"] or []]
+        for b in r["pred_boxes"]:
+            pb = Box(*map(float, b))
+            total += 1
+            hits += any(iou(pb, o) >= ON_OBJECT_IOU for o in objects)
+    return (hits / total if total else None), total
+
+
 def _acc_plus(rows: list[dict[str, Any]]) -> tuple[float | None, int]:
     """Fraction of groups (MME: the two questions of one image) whose questions are both judged correct.
     Incomplete groups (one question of a pair, e.g. under ``--limit``) are left out, as MME's scorer does."""
@@ -342,6 +362,7 @@ def compute_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
         tokens = [r["n_new_tokens"] for r in members if isinstance(r.get("n_new_tokens"), int)]
         summary["mean_new_tokens"] = sum(tokens) / len(tokens) if tokens else None
         summary["whole_image_iou"], summary["n_whole_image"] = _whole_image_iou(members)
+        summary["on_object_rate"], summary["n_chain_boxes"] = _on_object_rate(members)
         acc_plus, n_groups = _acc_plus(members)
         if n_groups:
             summary["acc_plus"], summary["n_groups"] = acc_plus, n_groups
