@@ -20,7 +20,8 @@ def test_demo_end_to_end_short(tmp_path):
         ["demo", "--out", str(out), "--model", str(tmp_path / "base"), "--steps", "2", "--n-eval", "2"],
     )
     assert res.exit_code == 0, res.output
-    assert "sampled (T=1) strict grounded format" in res.output
+    # the before/after table per style, pooled row, sampled line and wall time
+    assert "| **all** |" in res.output and "Sampled at T = 1" in res.output and "Wall time" in res.output
     summary = json.loads((out / "summary.json").read_text())
     for name in ["eval_base_direct", "eval_base", "eval_base_t1", "eval_after", "eval_after_t1"]:
         assert summary["metrics"][name]["datasets"]["all"]["n"] > 0

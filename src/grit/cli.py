@@ -613,7 +613,7 @@ def demo_cmd(
     n_eval: int = typer.Option(40, min=1, help="Held-out questions per style."),
 ) -> None:
     """The main job: GRPO-GR on 20 shapes triplets, before/after evaluation and a report (CPU, offline)."""
-    from grit.demo import DemoOptions, run_demo
+    from grit.demo import DemoOptions, demo_table, run_demo
 
     summary = run_demo(
         DemoOptions(
@@ -627,19 +627,7 @@ def demo_cmd(
         ),
         log=typer.echo,
     )
-    m = summary["metrics"]
-    print_metrics(
-        {
-            "base · direct": m["eval_base_direct"],
-            "base · GRIT": m["eval_base"],
-            "GRPO-GR · GRIT": m["eval_after"],
-        }
-    )
-    t1b, t1a = m["eval_base_t1"]["datasets"]["all"], m["eval_after_t1"]["datasets"]["all"]
-    typer.echo(
-        f"sampled (T=1) strict grounded format: base {100 * t1b['format_rate']:.1f}% -> "
-        f"trained {100 * t1a['format_rate']:.1f}%"
-    )
+    typer.echo(demo_table(out))
     typer.echo(f"report: {summary['report'][1]}  (total {summary['timings_s']['total']:.0f} s)")
 
 
