@@ -173,7 +173,7 @@ def run_demo(opts: DemoOptions, log=print) -> dict:
 # format over all of them, chain GIoU over the questions that have ground-truth boxes.
 
 
-def load(run: Path, name: str) -> dict:
+def load_metrics(run: Path, name: str) -> dict:
     """Per-dataset metrics, without the evaluation's own pooled "all" row (``pooled`` recomputes it)."""
     ds = json.loads((run / name / "metrics.json").read_text())["datasets"]
     return {k: v for k, v in ds.items() if k != "all"}
@@ -216,7 +216,7 @@ def top(answers: list, k: int = 3) -> str:
 
 
 def demo_table(run: Path) -> str:
-    direct, base, after = (load(run, n) for n in ("eval_base_direct", "eval_base", "eval_after"))
+    direct, base, after = (load_metrics(run, n) for n in ("eval_base_direct", "eval_base", "eval_after"))
     rows = [
         "| style | base direct ACC | ACC, GRIT prompt: base → trained | strict format % | chain GIoU "
         "| whole-image IoU | boxes/chain | boxes on an object % | top answers after |",
@@ -234,7 +234,7 @@ def demo_table(run: Path) -> str:
         )
     lines = ["\n".join(rows)]
     if (run / "eval_base_t1").is_dir() and (run / "eval_after_t1").is_dir():
-        b1, a1 = pooled(load(run, "eval_base_t1")), pooled(load(run, "eval_after_t1"))
+        b1, a1 = pooled(load_metrics(run, "eval_base_t1")), pooled(load_metrics(run, "eval_after_t1"))
         lines.append(
             f"Sampled at T = 1 ({a1['n']} questions): strict format {pct(b1['format_rate'])}% → "
             f"{pct(a1['format_rate'])}%, ACC {pct(b1['acc'])}% → {pct(a1['acc'])}%, chain GIoU "
@@ -256,9 +256,13 @@ def ablation_table(runs: list[Path]) -> str:
         "|---|---|---|---|---|---|",
     ]
     for run in runs:
-        after = load(run, "eval_after")
+        after = load_metrics(run, "eval_after")
         a = pooled(after)
-        t1 = pooled(load(run, "eval_after_t1")) if (run / "eval_after_t1").is_dir() else {"format_rate": None}
+        t1 = (
+            pooled(load_metrics(run, "eval_after_t1"))
+            if (run / "eval_after_t1").is_dir()
+            else {"format_rate": None}
+        )
         count = after.get("shapes_count", {})
         rows.append(
             f"| {run.name} | {pct(a['format_rate'])} / {pct(t1['format_rate'])} | {num(a['giou'])} "
