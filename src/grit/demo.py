@@ -47,7 +47,7 @@ class DemoOptions:
     )
     ablate: str | None = None
     n_sampled: int = 100  # questions for the sampled (T=1) format rate
-    max_new_tokens: int = 200
+    max_new_tokens: int | None = None  # None: the training config's max_completion_length (same budget)
     overrides: list[str] = field(default_factory=list)
 
 
@@ -108,7 +108,8 @@ def run_demo(opts: DemoOptions, log=print) -> dict:
         )
     if opts.ablate:
         cfg.rewards = [r for r in cfg.rewards if r not in ABLATIONS[opts.ablate]]
-    ev = dict(max_new_tokens=opts.max_new_tokens, progress=True)
+    budget = opts.max_new_tokens or int(cfg.grpo.get("max_completion_length", 200))
+    ev = dict(max_new_tokens=budget, progress=True)
 
     # 2. the base: GRIT prompt (greedy and sampled) and direct answers
     log(f"[1/4] evaluating the base {cfg.model}")
