@@ -208,7 +208,9 @@ def iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def _as_boxes(boxes: Iterable[Box | Sequence[float]]) -> list[Box]:
+def as_boxes(boxes: Iterable[Box | Sequence[float]]) -> list[Box]:
+    """Boxes or ``[x1, y1, x2, y2]`` lists (as GRIT jsonl and predictions store them) → sorted Boxes, empty ones
+    dropped."""
     out = []
     for b in boxes:
         if isinstance(b, Box):
@@ -221,7 +223,7 @@ def _as_boxes(boxes: Iterable[Box | Sequence[float]]) -> list[Box]:
 
 def union_area(boxes: Iterable[Box | Sequence[float]]) -> float:
     """Exact area covered by the union of boxes (coordinate compression)."""
-    return _region_areas(_as_boxes(boxes), [])[0]
+    return _region_areas(as_boxes(boxes), [])[0]
 
 
 def _region_areas(a: list[Box], b: list[Box]) -> tuple[float, float, float]:
@@ -268,7 +270,7 @@ def union_iou(pred: Iterable[Box | Sequence[float]], gt: Iterable[Box | Sequence
     compared as one region with the annotated target region. No predicted box → 0. Both empty → 0 (callers
     average only over samples that have ground truth).
     """
-    pa, ga = _as_boxes(pred), _as_boxes(gt)
+    pa, ga = as_boxes(pred), as_boxes(gt)
     if not pa or not ga:
         return 0.0
     area_p, area_g, inter = _region_areas(pa, ga)
@@ -279,7 +281,7 @@ def union_iou(pred: Iterable[Box | Sequence[float]], gt: Iterable[Box | Sequence
 def matched_iou(pred: Iterable[Box | Sequence[float]], gt: Iterable[Box | Sequence[float]]) -> float:
     """Stricter per-box grounding score: one-to-one matching that maximises total IoU (Hungarian),
     summed IoU of matched pairs divided by ``max(#pred, #gt)`` (unmatched boxes count 0)."""
-    pa, ga = _as_boxes(pred), _as_boxes(gt)
+    pa, ga = as_boxes(pred), as_boxes(gt)
     if not pa or not ga:
         return 0.0
     cost = [[iou(p, g) for g in ga] for p in pa]

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from grit.boxes import Box, Frame, iou, union_iou
+from grit.boxes import Frame, as_boxes, iou, union_iou
 from grit.chain import parse
 from grit.data.schema import default_image_root, image_size, read_jsonl
 from grit.eval.scoring import MMEFormatError, mathvista_scores, mme_line, mme_scores
@@ -279,9 +279,8 @@ def _on_object_rate(rows: list[dict[str, Any]]) -> tuple[float | None, int]:
     for r in rows:
         if "all_boxes" not in r or not r.get("pred_boxes"):
             continue
-        objects = [Box(*map(float, b)) for b in r["all_boxes"] or []]
-        for b in r["pred_boxes"]:
-            pb = Box(*map(float, b))
+        objects = as_boxes(r["all_boxes"] or [])
+        for pb in as_boxes(r["pred_boxes"]):
             total += 1
             hits += any(iou(pb, o) >= ON_OBJECT_IOU for o in objects)
     return (hits / total if total else None), total

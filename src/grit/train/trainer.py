@@ -58,12 +58,17 @@ def _part(name: str) -> str:
     return "vision" if any(m in parts for m in VISION_MODULES) else "language"
 
 
+def _frozen_parts(vision: bool, projector: bool) -> set[str]:
+    return {part for part, on in (("vision", vision), ("projector", projector)) if on}
+
+
 def freeze(model, vision: bool, projector: bool) -> dict[str, int]:
     """Freeze the vision tower (GRIT trains the language side) and optionally the projector."""
     frozen = {"vision": 0, "projector": 0}
+    skip = _frozen_parts(vision, projector)
     for name, p in model.named_parameters():
         part = _part(name)
-        if (vision and part == "vision") or (projector and part == "projector"):
+        if part in skip:
             p.requires_grad_(False)
             frozen[part] += p.numel()
     return frozen
@@ -74,9 +79,7 @@ def lora_targets(model, suffixes: list[str], vision: bool, projector: bool) -> l
 
     peft matches bare suffixes everywhere, and its adapters are trainable even inside a frozen tower: InternVL's
     vision attention and Qwen's vision MLP share the language model's layer names."""
-    skip = {"vision"} if vision else set()
-    if projector:
-        skip.add("projector")
+    skip = _frozen_parts(vision, projector)
     names = [
         name
         for name, m in model.named_modules()
