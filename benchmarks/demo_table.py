@@ -4,9 +4,8 @@
     python benchmarks/demo_table.py runs/demo runs/demo-ablate-format runs/demo-ablate-counting   # + ablations
 
 Reads ``RUN/eval_base_direct``, ``eval_base``, ``eval_after`` (greedy, held-out) and ``eval_base_t1`` /
-``eval_after_t1`` (sampled), and ``summary.json`` for the wall time. The "all" row pools every question: accuracy and
-format over all of them, chain GIoU over the questions that have ground-truth boxes (it equals the evaluation's own
-"all" row).
+``eval_after_t1`` (sampled), and ``summary.json`` for the wall time. The "all" row is the evaluation's own: accuracy and
+format over every question, chain GIoU over the questions that have ground-truth boxes.
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -170,38 +169,13 @@ def run_demo(opts: DemoOptions, log=print) -> dict:
 
 # ------------------------------------------------------------------------------------------ summary tables
 # The before/after tables printed at the end of `grit demo` and kept in BENCHMARKS.md
-# (benchmarks/demo_table.py prints them for finished runs). The "all" row pools every question: accuracy and
-# format over all of them, chain GIoU over the questions that have ground-truth boxes.
+# (benchmarks/demo_table.py prints them for finished runs). The "all" row is the evaluation's own, over every
+# question: accuracy and format over all of them, chain GIoU over the questions that have ground-truth boxes.
 
 
 def load_metrics(run: Path, name: str) -> dict:
-    """Per-dataset metrics, without the evaluation's own pooled "all" row (``pooled`` recomputes it)."""
-    ds = json.loads((run / name / "metrics.json").read_text())["datasets"]
-    return {k: v for k, v in ds.items() if k != "all"}
-
-
-def pooled(ds: dict) -> dict:
-    """One row over all datasets, each measure weighted by the number of questions it is averaged over."""
-
-    def mean(key: str, weight: str = "n") -> float | None:
-        pairs = [(d[key], d[weight]) for d in ds.values() if d.get(key) is not None and d.get(weight)]
-        total = sum(w for _, w in pairs)
-        return sum(v * w for v, w in pairs) / total if total else None
-
-    answers: Counter = Counter()
-    for d in ds.values():
-        answers.update(dict(d["answers_pred"]))
-    return {
-        "n": sum(d["n"] for d in ds.values()),
-        "acc": mean("acc"),
-        "format_rate": mean("format_rate"),
-        "giou": mean("giou", "n_giou"),
-        "whole_image_iou": mean("whole_image_iou", "n_whole_image"),
-        "on_object_rate": mean("on_object_rate", "n_chain_boxes"),
-        "mean_boxes": mean("mean_boxes"),
-        "counted_box_acc": mean("counted_box_acc", "n_counting"),
-        "answers_pred": answers.most_common(),
-    }
+    """Per-dataset metrics of one evaluation folder, with the evaluation's own pooled "all" row."""
+    return json.loads((run / name / "metrics.json").read_text())["datasets"]
 
 
 def pct(x: float | None) -> str:
@@ -223,9 +197,9 @@ def demo_table(run: Path) -> str:
         "| whole-image IoU | boxes/chain | boxes on an object % | top answers after |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    names = sorted(after)
+    names = sorted(n for n in after if n != "all")
     for name, d, b, a in [(n, direct[n], base[n], after[n]) for n in names] + [
-        ("**all**", pooled(direct), pooled(base), pooled(after))
+        ("**all**", direct["all"], base["all"], after["all"])
     ]:
         rows.append(
             f"| {name} | {pct(d['acc'])} | {pct(b['acc'])} → {pct(a['acc'])} "
@@ -235,7 +209,7 @@ def demo_table(run: Path) -> str:
         )
     lines = ["\n".join(rows)]
     if (run / "eval_base_t1").is_dir() and (run / "eval_after_t1").is_dir():
-        b1, a1 = pooled(load_metrics(run, "eval_base_t1")), pooled(load_metrics(run, "eval_after_t1"))
+        b1, a1 = load_metrics(run, "eval_base_t1")["all"], load_metrics(run, "eval_after_t1")["all"]
         lines.append(
             f"Sampled at T = 1 ({a1['n']} questions): strict format {pct(b1['format_rate'])}% → "
             f"{pct(a1['format_rate'])}%, ACC {pct(b1['acc'])}% → {pct(a1['acc'])}%, chain GIoU "
@@ -258,9 +232,9 @@ def ablation_table(runs: list[Path]) -> str:
     ]
     for run in runs:
         after = load_metrics(run, "eval_after")
-        a = pooled(after)
+        a = after["all"]
         t1 = (
-            pooled(load_metrics(run, "eval_after_t1"))
+            load_metrics(run, "eval_after_t1")["all"]
             if (run / "eval_after_t1").is_dir()
             else {"format_rate": None}
         )
