@@ -261,6 +261,56 @@ def test_lora_and_freezing(tmp_path, shapes_data):
     assert not any("language_model" in n for n in frozen)
 
 
+@pytest.mark.slow
+def test_lora_policy_samples_merged_and_trains_unmerged(tmp_path, shapes_data, monkeypatch):
+    """Sampling runs on the merged adapters (same policy, one matmul per layer); training sees them unmerged
+    and the base weights come back unchanged."""
+    import torch
+    from trl import GRPOTrainer
+
+    from grit.models.tiny import build_tiny
+    from grit.train.trainer import build_trainer, merged_lora
+
+    build_tiny("qwen2_5_vl", tmp_path / "m")
+    train_path, _ = shapes_data
+    trainer = build_trainer(_tiny_cfg(tmp_path / "m", train_path, tmp_path / "run", ["lora_r=4"]))
+    model = trainer.model
+    for n, p in model.named_parameters():  # LoRA B starts at zero: give the adapters an effect to merge
+        if "lora_B" in n:
+            torch.nn.init.normal_(p, std=0.5)
+    base = {n: p.detach().clone() for n, p in model.named_parameters() if "base_layer" in n}
+    ids = torch.tensor([[5, 9, 11, 14, 20, 21]])
+    model.eval()
+    with torch.no_grad():
+        unmerged = model(input_ids=ids).logits
+        with merged_lora(trainer):
+            assert _lora_layers(model) and all(m.merged for m in _lora_layers(model))
+            merged = model(input_ids=ids).logits
+    torch.testing.assert_close(merged, unmerged, rtol=1e-4, atol=1e-4)
+    assert not any(m.merged for m in _lora_layers(model))
+    for n, p in model.named_parameters():
+        if n in base:
+            torch.testing.assert_close(p, base[n], rtol=0, atol=1e-6)
+
+    states = []  # one training step: generation merged, the loss's forward unmerged
+    real_generate = GRPOTrainer._generate_single_turn
+
+    def spy(self, *a, **k):
+        states.append([m.merged for m in _lora_layers(self.model)])
+        return real_generate(self, *a, **k)
+
+    monkeypatch.setattr(GRPOTrainer, "_generate_single_turn", spy)
+    model.train()
+    trainer.args.max_steps = 1
+    trainer.train()
+    assert len(states) == 1 and all(states[0])
+    assert not any(m.merged for m in _lora_layers(model))
+
+
+def _lora_layers(model) -> list:
+    return [m for m in model.modules() if getattr(m, "lora_A", None)]
+
+
 class _Crash(Exception):
     pass
 

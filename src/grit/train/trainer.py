@@ -8,12 +8,15 @@ reward functions, periodic grounded evaluation, and resumable checkpoints.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 from transformers import TrainerCallback
 from transformers.trainer_callback import ProgressCallback
+from trl import GRPOTrainer
 
 from grit.models import get_family
 from grit.models.generate import frame_for_image, user_text
@@ -197,6 +200,39 @@ def _eval_records(cfg: TrainConfig) -> list[dict]:
     return recs[: cfg.eval_limit] if cfg.eval_limit else recs
 
 
+@contextmanager
+def merged_lora(trainer: GRPOTrainer) -> Iterator[None]:
+    """Fold a LoRA policy's adapters into its base weights for the duration of the block.
+
+    TRL samples from the PEFT model as it is: every adapted layer then runs its base matmul, two LoRA matmuls
+    and (the model being in train mode) LoRA dropout, token after token. Merged, the same policy costs one
+    matmul per layer and samples without dropout (measured: BENCHMARKS.md, "GRPO-GR step time with LoRA").
+    Skipped under DeepSpeed and FSDP, whose sharded parameters cannot be merged in place, and with vLLM,
+    which samples from its own copy of the weights."""
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if (
+        not hasattr(model, "merge_adapter")
+        or trainer.use_vllm
+        or trainer.is_deepspeed_enabled
+        or trainer.is_fsdp_enabled
+    ):
+        yield
+        return
+    model.merge_adapter()
+    try:
+        yield
+    finally:
+        model.unmerge_adapter()
+
+
+class GritGRPOTrainer(GRPOTrainer):
+    """TRL's trainer, sampling from the merged LoRA policy (the only change; see :func:`merged_lora`)."""
+
+    def _generate_single_turn(self, *args, **kwargs):
+        with merged_lora(self):
+            return super()._generate_single_turn(*args, **kwargs)
+
+
 def _latest_checkpoint(output_dir: str) -> str | None:
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -208,8 +244,6 @@ def build_trainer(cfg: TrainConfig, extra_callbacks: list | None = None, reward_
 
     ``reward_funcs`` replaces the registry rewards named in the config (one per configured weight); benchmarks
     use it to compare against plain TRL with a constant reward."""
-    from trl import GRPOTrainer
-
     from grit.models.loading import load_model
 
     if cfg.threads:
@@ -241,7 +275,7 @@ def build_trainer(cfg: TrainConfig, extra_callbacks: list | None = None, reward_
         raise ConfigError(f"{len(rewards)} reward functions but {len(args.reward_weights)} reward weights")
     cb = GroundedEvalCallback(cfg, family_name, processor) if cfg.eval_every and cfg.eval_data else None
     samples = CompletionSamplesCallback(cfg.completion_samples) if cfg.completion_samples else None
-    trainer = GRPOTrainer(
+    trainer = GritGRPOTrainer(
         model=model,
         reward_funcs=rewards,
         args=args,
