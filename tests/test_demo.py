@@ -30,6 +30,14 @@ def test_demo_end_to_end_short(tmp_path):
     assert max(h.get("step", 0) for h in history) == 2
     assert summary["timings_s"]["total"] > 0
 
+    from grit.demo import seeds_table
+
+    row = seeds_table([out]).splitlines()[2].split(" | ")
+    after = summary["metrics"]["eval_after"]["datasets"]
+    assert row[0] == "| demo" and row[1].startswith(f"{100 * after['all']['format_rate']:.1f} (")
+    n_cut = sum(not json.loads(x)["finished"] for x in (out / "eval_after" / "predictions.jsonl").open())
+    assert row[-1] == f"{n_cut} / {after['all']['n']} |"
+
 
 def test_demo_rejects_unknown_ablation(tmp_path):
     from grit.demo import DemoOptions, run_demo

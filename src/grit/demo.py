@@ -244,3 +244,26 @@ def ablation_table(runs: list[Path]) -> str:
             f"| {a['mean_boxes']:.2f} | {pct(a['counted_box_acc'])} | {pct(a['acc'])} ({pct(count.get('acc'))}) |"
         )
     return "\n".join(rows)
+
+
+def seeds_table(runs: list[Path]) -> str:
+    """One row per demo run (seeds, or configs on the same seed): the issue's headline numbers side by side."""
+    rows = [
+        "| run | strict format % greedy (T=1) | chain GIoU all / count / locate (whole-image ref.) "
+        "| ACC GRIT: base → trained | counting ACC (direct) | chains cut at the token budget |",
+        "|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        direct, base, after = (load_metrics(run, n) for n in ("eval_base_direct", "eval_base", "eval_after"))
+        t1 = load_metrics(run, "eval_after_t1")["all"] if (run / "eval_after_t1").is_dir() else {}
+        a, c, loc = after["all"], after.get("shapes_count", {}), after.get("shapes_locate", {})
+        preds = (run / "eval_after" / "predictions.jsonl").read_text().splitlines()
+        cut = sum(not json.loads(line).get("finished", True) for line in preds if line.strip())
+        rows.append(
+            f"| {run.name} | {pct(a['format_rate'])} ({pct(t1.get('format_rate'))}) "
+            f"| {num(a['giou'])} / {num(c.get('giou'))} / {num(loc.get('giou'))} "
+            f"({num(a['whole_image_iou'])} / {num(c.get('whole_image_iou'))} / {num(loc.get('whole_image_iou'))}) "
+            f"| {pct(base['all']['acc'])} → {pct(a['acc'])} "
+            f"| {pct(c.get('acc'))} ({pct(direct.get('shapes_count', {}).get('acc'))}) | {cut} / {len(preds)} |"
+        )
+    return "\n".join(rows)
