@@ -306,6 +306,10 @@ def test_lora_policy_samples_merged_and_trains_unmerged(tmp_path, shapes_data, m
     assert len(states) == 1 and all(states[0])
     assert not any(m.merged for m in _lora_layers(model))
 
+    model.to(torch.bfloat16)  # a bfloat16 round trip would re-round every base weight: sample unmerged
+    with merged_lora(trainer):
+        assert not any(m.merged for m in _lora_layers(model))
+
 
 def _lora_layers(model) -> list:
     return [m for m in model.modules() if getattr(m, "lora_A", None)]

@@ -207,14 +207,17 @@ def merged_lora(trainer: GRPOTrainer) -> Iterator[None]:
     TRL samples from the PEFT model as it is: every adapted layer then runs its base matmul, two LoRA matmuls
     and (the model being in train mode) LoRA dropout, token after token. Merged, the same policy costs one
     matmul per layer and samples without dropout (measured: BENCHMARKS.md, "GRPO-GR step time with LoRA").
-    Skipped under DeepSpeed and FSDP, whose sharded parameters cannot be merged in place, and with vLLM,
-    which samples from its own copy of the weights."""
+    Only for float32 base weights: unmerging subtracts what merging added, which float32 undoes to ~1e-7 of a
+    weight, while bfloat16 would round every weight again at every step. Skipped too under DeepSpeed and
+    FSDP, whose sharded parameters cannot be merged in place, and with vLLM, which samples from its own copy
+    of the weights."""
     model = trainer.accelerator.unwrap_model(trainer.model)
     if (
         not hasattr(model, "merge_adapter")
         or trainer.use_vllm
         or trainer.is_deepspeed_enabled
         or trainer.is_fsdp_enabled
+        or any(p.dtype != torch.float32 for n, p in model.named_parameters() if "base_layer" in n)
     ):
         yield
         return
