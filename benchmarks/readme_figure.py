@@ -36,7 +36,9 @@ def main() -> None:
     generator = Generator(model, processor, family)
     # the command the README shows: grit infer --model RUN/train/final --image ... --question ...
     result = infer_image(generator, image_path, rec["question"], max_new_tokens=200)
-    chain = parse(result["completion"], frame_for_image(generator.family, processor, image.width, image.height))
+    chain = parse(
+        result["completion"], frame_for_image(generator.family, processor, image.width, image.height)
+    )
     draw_chain(image, chain, gt_boxes=rec["bboxs"], upscale_to=336).save(a.out)
     print(f"question: {rec['question']}  ground truth: {rec['answer']}")
     print(result["completion"])
