@@ -1,5 +1,8 @@
 """Step time of GRPO-GR (all seven rewards) vs TRL's GRPOTrainer with one constant reward.
 
+Both sides are built by ``build_trainer``; without LoRA grit's trainer is TRL's own (it only changes how a LoRA
+policy samples).
+
 Same tiny model, data, seed and settings, one process, runs interleaved (A B A B ...) so machine load
 affects both alike. The ratio is the cost of grit's rewards and dataset columns on top of plain TRL.
 

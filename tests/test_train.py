@@ -292,7 +292,7 @@ def test_lora_policy_samples_merged_and_trains_unmerged(tmp_path, shapes_data, m
         if n in base:
             torch.testing.assert_close(p, base[n], rtol=0, atol=1e-6)
 
-    states = []  # one training step: generation merged, the loss's forward unmerged
+    states = []  # one training step: the adapters are merged while it samples and unmerged after
     real_generate = GRPOTrainer._generate_single_turn
 
     def spy(self, *a, **k):

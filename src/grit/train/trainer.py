@@ -229,7 +229,10 @@ def merged_lora(trainer: GRPOTrainer) -> Iterator[None]:
 
 
 class GritGRPOTrainer(GRPOTrainer):
-    """TRL's trainer, sampling from the merged LoRA policy (the only change; see :func:`merged_lora`)."""
+    """TRL's trainer, sampling from the merged LoRA policy (the only change; see :func:`merged_lora`).
+
+    ``_generate_single_turn`` is TRL's (1.x) private sampling step; should a TRL release rename it, this
+    override goes unused and sampling is simply TRL's own, unmerged."""
 
     def _generate_single_turn(self, *args, **kwargs):
         with merged_lora(self):
