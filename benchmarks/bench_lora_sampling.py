@@ -15,24 +15,11 @@ import contextlib
 import json
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
-from transformers import TrainerCallback
+from bench_grpo_overhead import StepTimer  # run as a script: benchmarks/ is on the path
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-class StepTimer(TrainerCallback):
-    def __init__(self):
-        self.times: list[float] = []
-        self._t = 0.0
-
-    def on_step_begin(self, args, state, control, **kw):
-        self._t = time.perf_counter()
-
-    def on_step_end(self, args, state, control, **kw):
-        self.times.append(time.perf_counter() - self._t)
 
 
 def run(train: Path, out: Path, steps: int, merged: bool) -> tuple[list[float], list[float]]:

@@ -178,6 +178,11 @@ def load_metrics(run: Path, name: str) -> dict:
     return json.loads((run / name / "metrics.json").read_text())["datasets"]
 
 
+def sampled_all(run: Path, name: str) -> dict:
+    """The "all" row of an optional evaluation (the sampled ones): empty when the run has none."""
+    return load_metrics(run, name)["all"] if (run / name).is_dir() else {}
+
+
 def pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f}"
 
@@ -208,8 +213,8 @@ def demo_table(run: Path) -> str:
             f"| {top(a['answers_pred'])} |"
         )
     lines = ["\n".join(rows)]
-    if (run / "eval_base_t1").is_dir() and (run / "eval_after_t1").is_dir():
-        b1, a1 = load_metrics(run, "eval_base_t1")["all"], load_metrics(run, "eval_after_t1")["all"]
+    b1, a1 = sampled_all(run, "eval_base_t1"), sampled_all(run, "eval_after_t1")
+    if b1 and a1:
         lines.append(
             f"Sampled at T = 1 ({a1['n']} questions): strict format {pct(b1['format_rate'])}% → "
             f"{pct(a1['format_rate'])}%, ACC {pct(b1['acc'])}% → {pct(a1['acc'])}%, chain GIoU "
@@ -233,14 +238,10 @@ def ablation_table(runs: list[Path]) -> str:
     for run in runs:
         after = load_metrics(run, "eval_after")
         a = after["all"]
-        t1 = (
-            load_metrics(run, "eval_after_t1")["all"]
-            if (run / "eval_after_t1").is_dir()
-            else {"format_rate": None}
-        )
+        t1 = sampled_all(run, "eval_after_t1")
         count = after.get("shapes_count", {})
         rows.append(
-            f"| {run.name} | {pct(a['format_rate'])} / {pct(t1['format_rate'])} | {num(a['giou'])} "
+            f"| {run.name} | {pct(a['format_rate'])} / {pct(t1.get('format_rate'))} | {num(a['giou'])} "
             f"| {a['mean_boxes']:.2f} | {pct(a['counted_box_acc'])} | {pct(a['acc'])} ({pct(count.get('acc'))}) |"
         )
     return "\n".join(rows)
@@ -255,7 +256,7 @@ def seeds_table(runs: list[Path]) -> str:
     ]
     for run in runs:
         direct, base, after = (load_metrics(run, n) for n in ("eval_base_direct", "eval_base", "eval_after"))
-        t1 = load_metrics(run, "eval_after_t1")["all"] if (run / "eval_after_t1").is_dir() else {}
+        t1 = sampled_all(run, "eval_after_t1")
         a, c, loc = after["all"], after.get("shapes_count", {}), after.get("shapes_locate", {})
         preds = (run / "eval_after" / "predictions.jsonl").read_text().splitlines()
         cut = sum(not json.loads(line).get("finished", True) for line in preds if line.strip())
