@@ -1,8 +1,11 @@
 """Where a shapes base fails: what its visual tokens encode, and how its localisation boxes go wrong.
 
     python benchmarks/probe_shapes_base.py [--model checkpoints/shapes-base-3b/model] [--circles]
-    python benchmarks/probe_shapes_base.py --model checkpoints/shapes-base-stage1 --circles   # a run's state.pt
-    python benchmarks/probe_shapes_base.py --model checkpoints/shapes-base-stage1 --circles --random-vision
+    python benchmarks/probe_shapes_base.py --model RUN --circles   # a pretraining run folder (its state.pt)
+    python benchmarks/probe_shapes_base.py --model RUN --circles --random-vision
+
+(Stage 1's run, ``checkpoints/shapes-base-stage1``, left the tree: ``git checkout 269c537 --
+checkpoints/shapes-base-stage1`` restores it; docs/shapes-base-history.md has its command.)
 
 Three measurements on fresh seeds, greedy:
 * linear probes of the visual tokens (the projector's output, one token per 28 px cell): the cell's kind

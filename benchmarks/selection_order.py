@@ -1,7 +1,10 @@
 """Does the order of question and image decide whether a tiny VLM learns to pick the asked object?
 
-    python benchmarks/selection_order.py [--init checkpoints/shapes-base-2c/model] [--steps 2400] [--out runs/selection]
+    python benchmarks/selection_order.py --init checkpoints/shapes-base-2c/model [--steps 2400] [--out runs/selection]
     python benchmarks/selection_order.py --measure checkpoints/shapes-base-3b/model   # only measure a model
+
+``--init`` is an image-first model such as stage 2c, which is no longer in the tree:
+``git checkout 269c537 -- checkpoints/shapes-base-2c`` restores it, docs/shapes-base-history.md retrains it.
 
 Both arms continue the same image-first model on "Locate every <kind>" prompts only (scenes of at most 3 objects,
 lr 1e-3, same seed and batches); one arm keeps the image before the question, the other puts the question first
@@ -45,7 +48,7 @@ def selection(model_dir: Path, n_per: int = 60, seed: int = 5) -> dict[int, int]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--init", default="checkpoints/shapes-base-2c/model")
+    ap.add_argument("--init", help="the image-first model both arms continue (e.g. stage 2c's model folder)")
     ap.add_argument("--steps", type=int, default=2400)
     ap.add_argument("--out", type=Path, default=Path("runs/selection"))
     ap.add_argument("--measure", type=Path, help="only count the exact boxes of this model folder")
@@ -54,6 +57,8 @@ def main() -> None:
         res = {f"{n} objects": f"{k}/60" for n, k in selection(a.measure).items()}
         print(json.dumps({"model": str(a.measure), "exact boxes": res}, indent=2))
         return
+    if not a.init:
+        ap.error("--init is required to train the two arms (or pass --measure MODEL)")
 
     from grit.train.pretrain import PretrainConfig, pretrain
 
