@@ -6,7 +6,7 @@ policy samples).
 Same tiny model, data, seed and settings, one process, runs interleaved (A B A B ...) so machine load
 affects both alike. The ratio is the cost of grit's rewards and dataset columns on top of plain TRL.
 
-    python benchmarks/bench_grpo_overhead.py [--steps 12] [--repeats 3]
+    python -m benchmarks.bench_grpo_overhead [--steps 12] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -15,26 +15,13 @@ import argparse
 import json
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
-from transformers import TrainerCallback
+from benchmarks._common import StepTimer
 
 
 def constant_reward(completions, **kwargs):
     return [1.0 for _ in completions]
-
-
-class StepTimer(TrainerCallback):
-    def __init__(self):
-        self.times: list[float] = []
-        self._t = None
-
-    def on_step_begin(self, args, state, control, **kw):
-        self._t = time.perf_counter()
-
-    def on_step_end(self, args, state, control, **kw):
-        self.times.append(time.perf_counter() - self._t)
 
 
 def run(model_dir: Path, train: Path, out: Path, steps: int, grit_rewards: bool) -> list[float]:

@@ -5,7 +5,7 @@ The demo's setting: configs/demo.yaml (shipped shapes base, LoRA rank 32 on atte
 process so machine load affects both alike. The two policies sample different completions, so the table also
 gives the mean completion length and the time per generated token.
 
-    python benchmarks/bench_lora_sampling.py [--steps 12] [--repeats 2]
+    python -m benchmarks.bench_lora_sampling [--steps 12] [--repeats 2]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from bench_grpo_overhead import StepTimer  # run as a script: benchmarks/ is on the path
+from benchmarks._common import StepTimer
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -101,7 +101,8 @@ def locate_errors(model, proc, world, n: int) -> dict:
 
     A box on another object is split by what that object shares with the asked kind (its colour, its shape, or
     neither): a binding failure confuses kinds that share one attribute."""
-    from grit.train.pretrain import BOX_RE, Encoder, eval_sets, generate_texts
+    from grit.chain import find_boxes
+    from grit.train.pretrain import Encoder, eval_sets, generate_texts
 
     enc = Encoder(proc)
     locate, _ = eval_sets(world, n, seed=999)
@@ -113,7 +114,7 @@ def locate_errors(model, proc, world, n: int) -> dict:
         by_box = {tuple(o.box(world)): o for o in scene.objects}
         want = {tuple(b) for b in gt}
         asked = next((by_box[b] for b in want), None)
-        got = [tuple(int(v) for v in m.groups()) for m in BOX_RE.finditer(p)]
+        got = [b.coords for b in find_boxes(p) if len(b.coords) == 4]  # as written, like the world's boxes
         for b in got:
             if b in want:
                 c["right object"] += 1

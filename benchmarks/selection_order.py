@@ -22,9 +22,10 @@ from pathlib import Path
 
 
 def selection(model_dir: Path, n_per: int = 60, seed: int = 5) -> dict[int, int]:
+    from grit.chain import find_boxes
     from grit.data.shapes.world import ShapesConfig, plural, random_scene
     from grit.models.loading import load_model
-    from grit.train.pretrain import BOX_RE, Encoder, generate_texts
+    from grit.train.pretrain import Encoder, generate_texts
 
     model, processor, _ = load_model(model_dir)
     world, enc, rng = ShapesConfig(), Encoder(processor), random.Random(seed)
@@ -40,7 +41,7 @@ def selection(model_dir: Path, n_per: int = 60, seed: int = 5) -> dict[int, int]
             model.eval(), enc, [s.render() for s, _, _ in items], [t for _, t, _ in items], 120
         )
         exact[n_objects] = sum(
-            {tuple(int(v) for v in m.groups()) for m in BOX_RE.finditer(p)} == want
+            {b.coords for b in find_boxes(p) if len(b.coords) == 4} == want
             for p, (_, _, want) in zip(preds, items, strict=True)
         )
     return exact
