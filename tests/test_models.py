@@ -56,6 +56,19 @@ def test_generic_family_needs_a_valid_frame_and_has_no_tiny_model():
         build_tiny("generic")
 
 
+@pytest.mark.parametrize("family", TINY_FAMILIES)
+def test_family_names_its_vision_tower_and_projector(family):
+    from grit.models.tiny import build_tiny
+
+    model, _ = build_tiny(family)
+    fam = get_family(family)
+    names = [n for n, _ in model.named_parameters()]
+    assert {fam.part_of(n) for n in names} == {"vision", "projector", "language"}
+    assert all(hasattr(model.model, m) for m in fam.vision_modules)
+    # the generic family (every known port's names) splits a known model the same way
+    assert [get_family("generic").part_of(n) for n in names] == [fam.part_of(n) for n in names]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("family", TINY_FAMILIES)
 def test_tiny_model_saves_reloads_and_generates(family, tiny_model_dirs):  # noqa: F811
@@ -140,7 +153,8 @@ def test_autoprocessor_loads_a_folder_that_names_the_stock_processor(family, tin
     cfg = json.loads(cfg_path.read_text())
     cfg["processor_class"] = STOCK[family]
     cfg_path.write_text(json.dumps(cfg))
-    for processor in (AutoProcessor.from_pretrained(str(folder)), load_processor(folder)):
+    # grit registers its image-only processors with AutoProcessor when it first loads one
+    for processor in (load_processor(folder), AutoProcessor.from_pretrained(str(folder))):
         assert isinstance(processor, getattr(transformers, STOCK[family]))
         if not has_torchvision():
             assert type(processor).__name__.endswith("ImageOnlyProcessor")

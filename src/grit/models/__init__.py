@@ -1,7 +1,8 @@
 """Model families, image-only processors, offline tiny models and batched generation.
 
-``FAMILY_MODULES`` maps a family name to its module; each module holds only what differs (``FAMILY`` record,
-tiny config, image-only processor). ``detect_family`` reads ``config.model_type``.
+``FAMILY_MODULES`` maps a family name to its module; each module holds only what differs (its pure ``FAMILY``
+record, and functions that load its tiny config and image-only processor: see ``family.FamilyModule``).
+Looking a family up imports no torch or transformers. ``detect_family`` reads ``config.model_type``.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import importlib
 import json
 from pathlib import Path
-from types import ModuleType
+
+from grit.models.family import Family, FamilyModule, TinyFamilyModule
 
 FAMILY_MODULES = {
     "qwen2_vl": "grit.models.qwen2_vl",
@@ -20,13 +22,22 @@ FAMILY_MODULES = {
 }
 
 
-def family_module(name: str) -> ModuleType:
+def family_module(name: str) -> FamilyModule:
     if name not in FAMILY_MODULES:
         raise ValueError(f"unknown model family {name!r}; known: {', '.join(FAMILY_MODULES)}")
-    return importlib.import_module(FAMILY_MODULES[name])
+    return importlib.import_module(FAMILY_MODULES[name])  # type: ignore[return-value]
 
 
-def get_family(name: str):
+def tiny_family_module(name: str) -> TinyFamilyModule:
+    """The module of a family that builds tiny models; a clear error for one that does not (``generic``)."""
+    mod = family_module(name)
+    if not isinstance(mod, TinyFamilyModule):
+        tiny = [n for n in FAMILY_MODULES if isinstance(family_module(n), TinyFamilyModule)]
+        raise ValueError(f"the {name} family has no tiny model; build one of: {', '.join(tiny)}")
+    return mod
+
+
+def get_family(name: str) -> Family:
     return family_module(name).FAMILY
 
 

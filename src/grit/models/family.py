@@ -1,13 +1,17 @@
-"""What differs between model families, in one small record per family.
+"""What differs between model families, in one small record per family, and what a family module provides.
 
-A family says how to load a checkpoint (the transformers class), how its processor resizes images, which
-GRIT prompt it was trained with, and — most importantly for grounding — the coordinate frame its boxes are
-written in. Everything else in grit is family-agnostic.
+A family says which transformers class loads a checkpoint, how its processor resizes images, which GRIT
+prompt it was trained with, which sub-modules are its vision tower and projector, and — most importantly for
+grounding — the coordinate frame its boxes are written in. Everything else in grit is family-agnostic.
+
+This module and the ``FAMILY`` records import no torch or transformers, so an RL framework that only needs a
+family's frame can read it without them; processors, configs and models load inside functions.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
 from grit.boxes import GRIT_QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, Frame
 
@@ -36,10 +40,9 @@ QWEN_CHAT_TEMPLATE = _qwen_template(
 )
 
 # The same markup with each turn's text before its images, whatever order the messages list them in. A causal
-# model reads the question first, so its visual tokens can attend to it; the shapes base is trained this way
-# (measured: a tiny model learnt to pick the asked object among 2 for its box 53 times in 60 with the question
-# first, 38 with the image first, in the same 2,400 steps). A checkpoint's own chat template decides the order,
-# so every grit command (and TRL) builds its prompts the way that checkpoint was trained.
+# model that reads the question first lets its visual tokens attend to it, which helps a small model find the
+# asked object. A checkpoint's own chat template decides the order, so every grit command (and TRL) builds
+# its prompts the way that checkpoint was trained.
 QWEN_CHAT_TEMPLATE_TEXT_FIRST = _qwen_template(
     "{% for content in message['content'] %}"
     "{% if content['type'] == 'text' %}{{ content['text'] }}{% endif %}"
@@ -89,6 +92,10 @@ class Family:
     eos_token: str = "<|im_end|>"
     pad_token: str = "<|endoftext|>"
     extra_tokenizer_attrs: dict[str, str] = field(default_factory=dict)
+    # Sub-module names of the vision tower and of the projector into the language model (training freezes
+    # them, LoRA skips them). A projector nested in the tower (Qwen's ``visual.merger``) is its own part.
+    vision_modules: tuple[str, ...] = ("visual",)
+    projector_modules: tuple[str, ...] = ("merger",)
 
     def frame_for(
         self, width: int, height: int, min_pixels: int | None = None, max_pixels: int | None = None
@@ -114,9 +121,43 @@ class Family:
 
         return grit_prompt(question, self.box_style)
 
+    def part_of(self, name: str) -> str:
+        """Which part a parameter or module name belongs to: "vision", "projector" or "language"."""
+        parts = name.split(".")
+        if any(m in parts for m in self.projector_modules):
+            return "projector"
+        return "vision" if any(m in parts for m in self.vision_modules) else "language"
+
     def describe_frame(self) -> str:
         return {
             "resized": f"absolute pixels on the processor-resized image (multiples of {self.image_factor})",
             "norm1000": "0-1000 normalised over the original image",
             "pixels": "original-image pixels",
         }[self.frame]
+
+
+@runtime_checkable
+class FamilyModule(Protocol):
+    """A module of ``grit.models`` for one family: its record, importable without transformers."""
+
+    FAMILY: Family
+
+
+@runtime_checkable
+class TinyFamilyModule(FamilyModule, Protocol):
+    """A family module that also builds offline tiny models (every family but ``generic``).
+
+    The functions import transformers when called, never at module import.
+    """
+
+    def tiny_config(self, vocab_size: int, ids: dict[str, int], size: str = "tiny") -> Any:
+        """A randomly initialisable config ("tiny" or "small") for a tokenizer of ``vocab_size``."""
+        ...
+
+    def tiny_processor(self, tokenizer, min_pixels: int | None = None, max_pixels: int | None = None) -> Any:
+        """The family's image-only processor over ``tokenizer``, with the tiny model's image geometry."""
+        ...
+
+    def image_only_processor(self) -> type:
+        """The family's processor class without its video processor (used where torchvision is missing)."""
+        ...

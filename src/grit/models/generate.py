@@ -269,22 +269,3 @@ class VLLMGenerator:
             )
             for o, (text, frame) in zip(outputs, meta, strict=True)
         ]
-
-
-def make_generator(
-    model_path: str | Path,
-    *,
-    family: str | None = None,
-    backend: str = "hf",
-    device=None,
-    dtype: str | None = None,
-):
-    """A :class:`Generator` (``backend="hf"``) or :class:`VLLMGenerator` (``"vllm"``) for a checkpoint."""
-    if backend == "vllm":
-        return VLLMGenerator(model_path, family)
-    if backend != "hf":
-        raise ValueError(f"unknown generation backend {backend!r}; expected 'hf' or 'vllm'")
-    from grit.models.loading import load_model
-
-    model, processor, fam = load_model(model_path, family, device=device, dtype=dtype)
-    return Generator(model, processor, fam)

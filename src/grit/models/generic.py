@@ -2,7 +2,9 @@
 
 grit cannot guess how an unknown model writes boxes, so the frame is explicit: ``make_generic(frame, box_style)``
 or, for the module-level ``FAMILY``, the ``GRIT_FRAME`` / ``GRIT_BOX_STYLE`` environment variables
-(defaults: ``norm1000`` and ``qwen``, the conventions most recent open models follow).
+(defaults: ``norm1000`` and ``qwen``, the conventions most recent open models follow). Its processor is
+the checkpoint's own, through ``AutoProcessor``; it has no tiny model (a ``FamilyModule``, not a
+``TinyFamilyModule``).
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ from grit.models.family import Family
 
 FRAMES = ("resized", "norm1000", "pixels")
 BOX_STYLES = ("qwen", "internvl")
-CONFIG_CLASS = None
-IMAGE_ONLY_PROCESSOR = None  # the checkpoint's own processor is used through AutoProcessor
 
 
 def make_generic(frame: str = "norm1000", box_style: str = "qwen", image_factor: int = 28) -> Family:
@@ -30,19 +30,10 @@ def make_generic(frame: str = "norm1000", box_style: str = "qwen", image_factor:
         frame=frame,
         box_style=box_style,
         image_factor=image_factor,
+        # the names of every known port: Qwen-VL, InternVL-hf and LLaVA-style, and remote-code InternVL
+        vision_modules=("visual", "vision_tower", "vision_model"),
+        projector_modules=("merger", "multi_modal_projector", "mlp1"),
     )
 
 
 FAMILY = make_generic(os.environ.get("GRIT_FRAME", "norm1000"), os.environ.get("GRIT_BOX_STYLE", "qwen"))
-
-
-def tiny_config(vocab_size: int, ids: dict[str, int], size: str = "tiny"):
-    raise ValueError(
-        "the generic family has no tiny model; build one of: qwen2_vl, qwen2_5_vl, qwen3_vl, internvl"
-    )
-
-
-def tiny_processor(tokenizer, min_pixels: int | None = None, max_pixels: int | None = None):
-    raise ValueError(
-        "the generic family has no tiny processor; build one of: qwen2_vl, qwen2_5_vl, qwen3_vl, internvl"
-    )

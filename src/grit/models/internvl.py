@@ -7,10 +7,7 @@ image, so the tiling never affects box mapping.
 
 from __future__ import annotations
 
-from transformers import InternVLConfig, InternVLProcessor
-
 from grit.models.family import INTERNVL_CHAT_TEMPLATE, INTERNVL_SPECIAL_TOKENS, Family
-from grit.models.processors import register_image_only
 from grit.models.qwen_common import tiny_text_config
 
 FAMILY = Family(
@@ -29,29 +26,18 @@ FAMILY = Family(
         "context_image_token": "<IMG_CONTEXT>",
         "video_token": "<video>",
     },
+    vision_modules=("vision_tower",),
+    projector_modules=("multi_modal_projector",),
 )
-CONFIG_CLASS = InternVLConfig
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
 
 
-class InternVLImageOnlyProcessor(InternVLProcessor):
-    """InternVL processor without the video processor (which needs torchvision)."""
+def image_only_processor() -> type:
+    from grit.models.processors import InternVLImageOnlyProcessor
 
-    def __init__(
-        self, image_processor=None, tokenizer=None, image_seq_length: int = 256, chat_template=None, **kwargs
-    ):
-        super().__init__(
-            image_processor,
-            tokenizer,
-            image_seq_length=image_seq_length,
-            chat_template=chat_template,
-            **kwargs,
-        )
+    return InternVLImageOnlyProcessor
 
-
-IMAGE_ONLY_PROCESSOR = InternVLImageOnlyProcessor
-register_image_only(InternVLConfig, InternVLImageOnlyProcessor, "InternVLProcessor")
 
 # Tiny geometry: 56-pixel tiles of 14-pixel patches, pixel-shuffled by 0.5 -> (56/14 * 0.5)^2 = 4 tokens per tile.
 TINY_TILE, TINY_PATCH, TINY_DOWNSAMPLE = 56, 14, 0.5
@@ -61,8 +47,10 @@ def image_seq_length(tile: int, patch: int, downsample: float) -> int:
     return round((tile // patch * downsample) ** 2)
 
 
-def tiny_config(vocab_size: int, ids: dict[str, int], size: str = "tiny") -> InternVLConfig:
+def tiny_config(vocab_size: int, ids: dict[str, int], size: str = "tiny"):
     """A randomly initialisable InternVL3 (Qwen2 language model, small ViT) (``size``: "tiny" or "small")."""
+    from transformers import InternVLConfig
+
     vhidden, vdepth = (32, 1) if size == "tiny" else (64, 2)
     return InternVLConfig(
         text_config=tiny_text_config(vocab_size, ids, size, model_type="qwen2"),
@@ -95,7 +83,7 @@ def tiny_processor(
         image_mean=IMAGENET_MEAN,
         image_std=IMAGENET_STD,
     )
-    return IMAGE_ONLY_PROCESSOR(
+    return image_only_processor()(
         image_processor=ip,
         tokenizer=tokenizer,
         image_seq_length=image_seq_length(TINY_TILE, TINY_PATCH, TINY_DOWNSAMPLE),

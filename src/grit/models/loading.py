@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
 from grit.models import detect_family, family_for_model_type, family_module
-from grit.models.processors import has_torchvision, warn_image_only_once
+from grit.models.family import TinyFamilyModule
 
 
 class ModelLoadError(RuntimeError):
@@ -62,15 +61,17 @@ def resolve_family(model: str | Path, family: str | None = None) -> str:
 
 def load_processor(model: str | Path, family: str | None = None, **kwargs):
     """The family's processor; image-only (no video) when torchvision is missing."""
-    fam_name = resolve_family(model, family)
-    mod = family_module(fam_name)
+    from grit.models.processors import has_torchvision, register_image_only_processors, warn_image_only_once
+
+    mod = family_module(resolve_family(model, family))
+    register_image_only_processors()
     try:
-        if has_torchvision() or getattr(mod, "IMAGE_ONLY_PROCESSOR", None) is None:
+        if has_torchvision() or not isinstance(mod, TinyFamilyModule):
             from transformers import AutoProcessor
 
             return AutoProcessor.from_pretrained(str(model), **kwargs)
         warn_image_only_once()
-        return mod.IMAGE_ONLY_PROCESSOR.from_pretrained(str(model), **kwargs)
+        return mod.image_only_processor().from_pretrained(str(model), **kwargs)
     except Exception as e:
         raise ModelLoadError(f"{model}: cannot load the processor ({type(e).__name__}: {e})") from e
 
@@ -119,8 +120,3 @@ def set_pixel_budget(processor, min_pixels: int | None, max_pixels: int | None) 
     if max_pixels:
         ip.max_pixels = size["longest_edge"] = int(max_pixels)
     ip.size = size
-
-
-def read_config(model: str | Path) -> dict:
-    p = Path(model) / "config.json"
-    return json.loads(p.read_text()) if p.is_file() else {}

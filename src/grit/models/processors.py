@@ -1,15 +1,28 @@
-"""Image processors and the image-only processor switch.
+"""Image processors and the image-only processors.
 
-The stock Qwen2.5-VL and InternVL processors build a video processor, which needs torchvision. Where
-torchvision is missing (CPU-only installs of a torch without a matching torchvision), grit uses small
-subclasses without the video part, registered with ``AutoProcessor`` so ``from_pretrained`` works on real
-checkpoint folders. With torchvision present the stock processors are used unchanged.
+The stock Qwen-VL and InternVL processors build a video processor, which needs torchvision. Where torchvision
+is missing (CPU-only installs of a torch without a matching torchvision), grit uses the small subclasses below
+without the video part; :func:`register_image_only_processors` registers them with ``AutoProcessor``
+(when grit first loads a processor) so ``from_pretrained`` works on real checkpoint folders. With
+torchvision present the stock processors are used unchanged. Family records stay free of transformers:
+they reach these classes through their module's ``image_only_processor()``.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
+
+from transformers import (
+    InternVLConfig,
+    InternVLProcessor,
+    Qwen2_5_VLConfig,
+    Qwen2_5_VLProcessor,
+    Qwen2VLConfig,
+    Qwen2VLProcessor,
+    Qwen3VLConfig,
+    Qwen3VLProcessor,
+)
 
 log = logging.getLogger(__name__)
 _warned = False
@@ -45,34 +58,81 @@ def qwen_image_processor(
     )
 
 
-# Stock processor class name -> grit's image-only subclass, consulted only when torchvision is missing.
-_IMAGE_ONLY_BY_STOCK_NAME: dict[str, type] = {}
+class ImageOnly:
+    """Mixin for a stock Qwen processor class: its ``__init__`` without the video processor.
+
+    transformers reads a processor's parts from its ``__init__`` signature, so leaving ``video_processor`` out
+    here is what drops it.
+    """
+
+    def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
+        super().__init__(image_processor, tokenizer, chat_template=chat_template, **kwargs)
 
 
-def register_image_only(config_class: type, processor_class: type, stock_name: str) -> None:
-    """Make ``AutoProcessor.from_pretrained`` work for this family without torchvision.
+class Qwen2VLImageOnlyProcessor(ImageOnly, Qwen2VLProcessor):
+    """Qwen2-VL processor without the video processor (which needs torchvision)."""
 
-    Registering the subclass lets AutoProcessor find it by name (folders grit saved name it). A real
+
+class Qwen2_5_VLImageOnlyProcessor(ImageOnly, Qwen2_5_VLProcessor):
+    """Qwen2.5-VL processor without the video processor (which needs torchvision)."""
+
+
+class Qwen3VLImageOnlyProcessor(ImageOnly, Qwen3VLProcessor):
+    """Qwen3-VL processor without the video processor (which needs torchvision)."""
+
+
+class InternVLImageOnlyProcessor(InternVLProcessor):
+    """InternVL processor without the video processor; ``image_seq_length`` stays in the signature so that
+    ``save_pretrained`` keeps it."""
+
+    def __init__(
+        self, image_processor=None, tokenizer=None, image_seq_length: int = 256, chat_template=None, **kwargs
+    ):
+        super().__init__(
+            image_processor,
+            tokenizer,
+            image_seq_length=image_seq_length,
+            chat_template=chat_template,
+            **kwargs,
+        )
+
+
+# (config class, image-only subclass, the stock class name real checkpoints give)
+IMAGE_ONLY = (
+    (Qwen2VLConfig, Qwen2VLImageOnlyProcessor, "Qwen2VLProcessor"),
+    (Qwen2_5_VLConfig, Qwen2_5_VLImageOnlyProcessor, "Qwen2_5_VLProcessor"),
+    (Qwen3VLConfig, Qwen3VLImageOnlyProcessor, "Qwen3VLProcessor"),
+    (InternVLConfig, InternVLImageOnlyProcessor, "InternVLProcessor"),
+)
+_registered = False
+
+
+def register_image_only_processors() -> None:
+    """Make ``AutoProcessor.from_pretrained`` work for every family without torchvision (idempotent).
+
+    Registering the subclasses lets AutoProcessor find them by name (folders grit saved name them). A real
     checkpoint's ``processor_config.json`` names the stock class, which AutoProcessor resolves before any
     registered class; so, only when torchvision is missing, its name lookup is wrapped to hand back the
-    image-only subclass for ``stock_name`` (everything else is looked up unchanged).
+    image-only subclass for a stock name (everything else is looked up unchanged).
     """
+    global _registered
+    if _registered:
+        return
+    _registered = True
     from transformers import AutoProcessor
     from transformers.models.auto import processing_auto
 
-    AutoProcessor.register(config_class, processor_class, exist_ok=True)
+    for config_class, processor_class, _ in IMAGE_ONLY:
+        AutoProcessor.register(config_class, processor_class, exist_ok=True)
     if has_torchvision():
         return
-    _IMAGE_ONLY_BY_STOCK_NAME[stock_name] = processor_class
+    by_stock_name = {stock: cls for _, cls, stock in IMAGE_ONLY}
     lookup = processing_auto.processor_class_from_name
-    if getattr(lookup, "_grit_image_only", False):
-        return
 
     def processor_class_from_name(class_name: str):
-        if class_name in _IMAGE_ONLY_BY_STOCK_NAME:
+        if class_name in by_stock_name:
             warn_image_only_once()
-            return _IMAGE_ONLY_BY_STOCK_NAME[class_name]
+            return by_stock_name[class_name]
         return lookup(class_name)
 
-    processor_class_from_name._grit_image_only = True  # type: ignore[attr-defined]
     processing_auto.processor_class_from_name = processor_class_from_name

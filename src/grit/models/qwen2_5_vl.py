@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from transformers import Qwen2_5_VLConfig, Qwen2_5_VLProcessor
-
 from grit.models.family import Family
-from grit.models.processors import register_image_only
 from grit.models.qwen_common import (
-    ImageOnly,
     mrope_section,
     tiny_qwen_config,
     tiny_qwen_processor,
@@ -21,18 +17,15 @@ FAMILY = Family(
     frame="resized",
     box_style="qwen",
 )
-CONFIG_CLASS = Qwen2_5_VLConfig
 
 
-class Qwen2_5_VLImageOnlyProcessor(ImageOnly, Qwen2_5_VLProcessor):
-    """Qwen2.5-VL processor without the video processor (which needs torchvision)."""
+def image_only_processor() -> type:
+    from grit.models.processors import Qwen2_5_VLImageOnlyProcessor
+
+    return Qwen2_5_VLImageOnlyProcessor
 
 
-IMAGE_ONLY_PROCESSOR = Qwen2_5_VLImageOnlyProcessor
-register_image_only(Qwen2_5_VLConfig, Qwen2_5_VLImageOnlyProcessor, "Qwen2_5_VLProcessor")
-
-
-def tiny_config(vocab_size: int, ids: dict[str, int], size: str = "tiny") -> Qwen2_5_VLConfig:
+def tiny_config(vocab_size: int, ids: dict[str, int], size: str = "tiny"):
     """A randomly initialisable Qwen2.5-VL of ~0.5–2M parameters (``size``: "tiny" or "small")."""
     text = tiny_text_config(vocab_size, ids, size, rope={"mrope_section": mrope_section(size, 3)})
     vhidden, vdepth = (64, 1) if size == "tiny" else (128, 2)
@@ -48,8 +41,10 @@ def tiny_config(vocab_size: int, ids: dict[str, int], size: str = "tiny") -> Qwe
         spatial_merge_size=2,
         temporal_patch_size=2,
     )
+    from transformers import Qwen2_5_VLConfig
+
     return tiny_qwen_config(Qwen2_5_VLConfig, text, vision, ids)
 
 
 def tiny_processor(tokenizer, min_pixels: int | None = None, max_pixels: int | None = None):
-    return tiny_qwen_processor(FAMILY, IMAGE_ONLY_PROCESSOR, tokenizer, min_pixels, max_pixels)
+    return tiny_qwen_processor(FAMILY, image_only_processor(), tokenizer, min_pixels, max_pixels)

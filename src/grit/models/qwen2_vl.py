@@ -5,12 +5,8 @@ strips; GRIT-trained checkpoints write the prompt's JSON ``bbox_2d`` boxes inste
 
 from __future__ import annotations
 
-from transformers import Qwen2VLConfig, Qwen2VLProcessor
-
 from grit.models.family import Family
-from grit.models.processors import register_image_only
 from grit.models.qwen_common import (
-    ImageOnly,
     mrope_section,
     tiny_qwen_config,
     tiny_qwen_processor,
@@ -24,18 +20,15 @@ FAMILY = Family(
     frame="norm1000",
     box_style="qwen",
 )
-CONFIG_CLASS = Qwen2VLConfig
 
 
-class Qwen2VLImageOnlyProcessor(ImageOnly, Qwen2VLProcessor):
-    """Qwen2-VL processor without the video processor (which needs torchvision)."""
+def image_only_processor() -> type:
+    from grit.models.processors import Qwen2VLImageOnlyProcessor
+
+    return Qwen2VLImageOnlyProcessor
 
 
-IMAGE_ONLY_PROCESSOR = Qwen2VLImageOnlyProcessor
-register_image_only(Qwen2VLConfig, Qwen2VLImageOnlyProcessor, "Qwen2VLProcessor")
-
-
-def tiny_config(vocab_size: int, ids: dict[str, int], size: str = "tiny") -> Qwen2VLConfig:
+def tiny_config(vocab_size: int, ids: dict[str, int], size: str = "tiny"):
     """A randomly initialisable Qwen2-VL of well under a million parameters (``size``: "tiny" or "small")."""
     text = tiny_text_config(vocab_size, ids, size, rope={"mrope_section": mrope_section(size, 3)})
     vdim, vdepth = (32, 1) if size == "tiny" else (64, 2)
@@ -49,8 +42,10 @@ def tiny_config(vocab_size: int, ids: dict[str, int], size: str = "tiny") -> Qwe
         spatial_merge_size=2,
         temporal_patch_size=2,
     )
+    from transformers import Qwen2VLConfig
+
     return tiny_qwen_config(Qwen2VLConfig, text, vision, ids)
 
 
 def tiny_processor(tokenizer, min_pixels: int | None = None, max_pixels: int | None = None):
-    return tiny_qwen_processor(FAMILY, IMAGE_ONLY_PROCESSOR, tokenizer, min_pixels, max_pixels)
+    return tiny_qwen_processor(FAMILY, image_only_processor(), tokenizer, min_pixels, max_pixels)

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from transformers import Qwen3VLConfig, Qwen3VLProcessor
-
 from grit.models.family import Family
-from grit.models.processors import register_image_only
 from grit.models.qwen_common import (
-    ImageOnly,
     mrope_section,
     tiny_head_dim,
     tiny_qwen_config,
@@ -25,18 +21,15 @@ FAMILY = Family(
     min_pixels=4 * 32 * 32,
     max_pixels=256 * 32 * 32,  # the same 256-visual-token budget GRIT gives Qwen2.5-VL
 )
-CONFIG_CLASS = Qwen3VLConfig
 
 
-class Qwen3VLImageOnlyProcessor(ImageOnly, Qwen3VLProcessor):
-    """Qwen3-VL processor without the video processor (which needs torchvision)."""
+def image_only_processor() -> type:
+    from grit.models.processors import Qwen3VLImageOnlyProcessor
+
+    return Qwen3VLImageOnlyProcessor
 
 
-IMAGE_ONLY_PROCESSOR = Qwen3VLImageOnlyProcessor
-register_image_only(Qwen3VLConfig, Qwen3VLImageOnlyProcessor, "Qwen3VLProcessor")
-
-
-def tiny_config(vocab_size: int, ids: dict[str, int], size: str = "tiny") -> Qwen3VLConfig:
+def tiny_config(vocab_size: int, ids: dict[str, int], size: str = "tiny"):
     """A randomly initialisable Qwen3-VL (dense) with one deepstack layer (``size``: "tiny" or "small")."""
     text = tiny_text_config(
         vocab_size,
@@ -58,6 +51,8 @@ def tiny_config(vocab_size: int, ids: dict[str, int], size: str = "tiny") -> Qwe
         spatial_merge_size=2,
         temporal_patch_size=2,
     )
+    from transformers import Qwen3VLConfig
+
     return tiny_qwen_config(Qwen3VLConfig, text, vision, ids)
 
 
@@ -66,7 +61,7 @@ def tiny_processor(tokenizer, min_pixels: int | None = None, max_pixels: int | N
     half = [0.5, 0.5, 0.5]
     return tiny_qwen_processor(
         FAMILY,
-        IMAGE_ONLY_PROCESSOR,
+        image_only_processor(),
         tokenizer,
         min_pixels,
         max_pixels,

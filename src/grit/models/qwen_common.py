@@ -2,7 +2,7 @@
 
 Qwen2-VL, Qwen2.5-VL and Qwen3-VL differ only in their vision tower, their M-RoPE layout and (Qwen3-VL)
 their patch size and normalisation; each family module passes just those. InternVL3's language model is
-Qwen2.5, so it reuses ``tiny_text_config`` too.
+Qwen2.5, so it reuses ``tiny_text_config`` too. Nothing here imports transformers.
 """
 
 from __future__ import annotations
@@ -76,14 +76,3 @@ def tiny_qwen_processor(
         min_pixels or family.min_pixels, max_pixels or family.max_pixels, **image_kwargs
     )
     return processor_class(image_processor=ip, tokenizer=tokenizer, chat_template=family.chat_template)
-
-
-class ImageOnly:
-    """Mixin for a stock Qwen processor class: its ``__init__`` without the video processor (which needs torchvision).
-
-    transformers reads a processor's parts from its ``__init__`` signature, so leaving ``video_processor`` out
-    here is what drops it.
-    """
-
-    def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
-        super().__init__(image_processor, tokenizer, chat_template=chat_template, **kwargs)

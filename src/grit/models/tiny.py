@@ -13,12 +13,12 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForImageTextToText, PreTrainedTokenizerFast
 
-from grit.models import family_module
+from grit.models import get_family, tiny_family_module
 from grit.models.tokenizer import build_tokenizer
 
 
 def build_hf_tokenizer(family: str, number_tokens: str = "digits", extra_words: Iterable[str] = ()):
-    fam = family_module(family).FAMILY
+    fam = get_family(family)
     raw = build_tokenizer(list(fam.special_tokens), number_tokens=number_tokens, extra_words=extra_words)
     tok = PreTrainedTokenizerFast(
         tokenizer_object=raw,
@@ -46,7 +46,7 @@ def build_tiny(
     max_pixels: int | None = None,
 ):
     """Return ``(model, processor)`` of a tiny random ``family`` model; save both to ``out_dir`` if given."""
-    mod = family_module(family)
+    mod = tiny_family_module(family)
     tok = build_hf_tokenizer(family, number_tokens, extra_words)
     ids = {t: tok.convert_tokens_to_ids(t) for t in mod.FAMILY.special_tokens}
     ids.update(eos=tok.eos_token_id, pad=tok.pad_token_id, bos=tok.eos_token_id)  # Qwen-style: no BOS token

@@ -8,7 +8,6 @@ tokenizers) or one token per whole number up to 999 (shorter sequences for the s
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
@@ -91,7 +90,3 @@ def build_tokenizer(
 
     tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in GRIT_TAGS])
     return tok
-
-
-def vocab_json(tok: Tokenizer) -> str:
-    return json.dumps(tok.get_vocab(), sort_keys=True)

@@ -23,6 +23,7 @@ import torch
 from grit.boxes import union_iou
 from grit.data.shapes.pretrain_mix import DEFAULT_MIX, SHAPES_WORDS, sample
 from grit.data.shapes.world import STYLES, ShapesConfig, kinds, plural, random_scene
+from grit.models import family_for_model_type, get_family
 
 BOX_RE = re.compile(r'"bbox_2d": \[(-?\d+), (-?\d+), (-?\d+), (-?\d+)\]')
 
@@ -235,13 +236,13 @@ def _atomic_torch_save(obj, path: Path) -> None:
 
 
 def _vision_modules(model) -> list[torch.nn.Module]:
-    """The vision side (encoder and projector) of a Qwen-VL or InternVL model."""
+    """The vision side (tower and projector) of a model, by its family's module names."""
+    fam = get_family(family_for_model_type(model.config.model_type))
     inner = model.model
-    if hasattr(inner, "visual"):
-        return [inner.visual]
-    if hasattr(inner, "vision_tower"):
-        return [inner.vision_tower, inner.multi_modal_projector]
-    raise ValueError(f"{type(model).__name__}: no vision tower found to freeze")
+    mods = [getattr(inner, n) for n in (*fam.vision_modules, *fam.projector_modules) if hasattr(inner, n)]
+    if not mods:
+        raise ValueError(f"{type(model).__name__}: no vision tower found to freeze")
+    return mods
 
 
 def reinit_vision(model, seed: int) -> list[torch.nn.Module]:

@@ -18,14 +18,10 @@ from transformers import TrainerCallback
 from transformers.trainer_callback import ProgressCallback
 from trl import GRPOTrainer
 
-from grit.models import get_family
+from grit.models import family_for_model_type, get_family
 from grit.models.generate import frame_for_image, user_text
 from grit.rewards import REGISTRY
 from grit.train.config import ConfigError, TrainConfig, to_grpo_config
-
-# Sub-module names holding the vision tower / projector in the transformers ports of each family.
-VISION_MODULES = ("visual", "vision_tower", "vision_model")
-PROJECTOR_MODULES = ("merger", "multi_modal_projector", "mlp1")
 
 
 def build_dataset(paths: list[str], cfg: TrainConfig, family_name: str, processor):
@@ -53,12 +49,10 @@ def build_dataset(paths: list[str], cfg: TrainConfig, family_name: str, processo
     return ds.map(add)
 
 
-def _part(name: str) -> str:
-    """Which part a parameter or module belongs to: "vision", "projector" or "language"."""
-    parts = name.split(".")
-    if any(m in parts for m in PROJECTOR_MODULES):
-        return "projector"
-    return "vision" if any(m in parts for m in VISION_MODULES) else "language"
+def _part_of(model):
+    """``name -> "vision" | "projector" | "language"``, by the module names of the model's own architecture
+    (its ``config.model_type``'s family)."""
+    return get_family(family_for_model_type(model.config.model_type)).part_of
 
 
 def _frozen_parts(vision: bool, projector: bool) -> set[str]:
@@ -69,8 +63,9 @@ def freeze(model, vision: bool, projector: bool) -> dict[str, int]:
     """Freeze the vision tower (GRIT trains the language side) and optionally the projector."""
     frozen = {"vision": 0, "projector": 0}
     skip = _frozen_parts(vision, projector)
+    part_of = _part_of(model)
     for name, p in model.named_parameters():
-        part = _part(name)
+        part = part_of(name)
         if part in skip:
             p.requires_grad_(False)
             frozen[part] += p.numel()
@@ -83,10 +78,13 @@ def lora_targets(model, suffixes: list[str], vision: bool, projector: bool) -> l
     peft matches bare suffixes everywhere, and its adapters are trainable even inside a frozen tower: InternVL's
     vision attention and Qwen's vision MLP share the language model's layer names."""
     skip = _frozen_parts(vision, projector)
+    part_of = _part_of(model)
     names = [
         name
         for name, m in model.named_modules()
-        if isinstance(m, torch.nn.Linear) and name.rsplit(".", 1)[-1] in suffixes and _part(name) not in skip
+        if isinstance(m, torch.nn.Linear)
+        and name.rsplit(".", 1)[-1] in suffixes
+        and part_of(name) not in skip
     ]
     if not names:
         raise ConfigError(f"field 'lora_target_modules': no trainable linear layer is named {suffixes}")
