@@ -22,7 +22,8 @@ from pathlib import Path
 import torch
 
 from grit.data.shapes import generate_split
-from grit.eval.run import evaluate, read_predictions
+from grit.eval.predictions import read_predictions
+from grit.eval.run import evaluate
 from grit.models.generate import Generator
 from grit.models.loading import load_model
 from grit.models.tiny import build_tiny

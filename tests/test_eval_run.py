@@ -11,13 +11,10 @@ from PIL import Image
 
 from grit.boxes import Frame
 from grit.data.schema import GritDataError
-from grit.eval.run import (
-    PredictionsError,
-    evaluate,
-    load_samples,
-    read_predictions,
-    score_predictions,
-)
+from grit.eval.predictions import PredictionsError, read_predictions
+from grit.eval.run import evaluate
+from grit.eval.samples import load_samples
+from grit.eval.score import score_predictions
 
 PIX100 = {"kind": "pixels", "image_width": 100, "image_height": 100, "extent_x": 100.0, "extent_y": 100.0}
 # Qwen-style resized frame at half the original size: frame coordinates are doubled to reach pixels.
@@ -293,7 +290,6 @@ def test_image_size_mismatch_is_caught_before_generation(tmp_path):
     """A record whose width/height disagree with its image would silently skew GIoU: refuse it."""
     from PIL import Image
 
-    from grit.eval.run import evaluate
 
     Image.new("RGB", (320, 240)).save(tmp_path / "a.png")
     rec = {
@@ -313,7 +309,6 @@ def test_image_size_mismatch_is_caught_before_generation(tmp_path):
 
 
 def test_hand_made_predictions_with_bad_fields_fail_clearly(tmp_path):
-    from grit.eval.run import PredictionsError, score_predictions
 
     row = {
         "key": "k1",
@@ -335,7 +330,6 @@ def test_a_failing_judge_keeps_the_generated_completions(tmp_path):
     """The LLM judge gives up mid-run: completions are written (judge "pending") and judged on the rerun."""
     from PIL import Image
 
-    from grit.eval.run import evaluate, read_predictions
     from grit.models.generate import GenerationResult
 
     class FakeGen:
@@ -372,7 +366,7 @@ def test_a_failing_judge_keeps_the_generated_completions(tmp_path):
 
 
 def test_on_object_rate_counts_chain_boxes_on_any_object():
-    from grit.eval.run import _on_object_rate
+    from grit.eval.scorers.default import on_object_rate
 
     rows = [
         # on an object (IoU 1), on nothing, on the second object (IoU 81/119)
@@ -381,5 +375,28 @@ def test_on_object_rate_counts_chain_boxes_on_any_object():
         {"pred_boxes": [[0, 0, 5, 5]]},  # no object list (not a shapes record): not counted
         {"all_boxes": [[0, 0, 10, 10]], "pred_boxes": []},
     ]  # fmt: skip
-    assert _on_object_rate(rows) == (pytest.approx(2 / 4), 4)
-    assert _on_object_rate(rows[2:]) == (None, 0)
+    assert on_object_rate(rows) == (pytest.approx(2 / 4), 4)
+    assert on_object_rate(rows[2:]) == (None, 0)
+
+
+@pytest.mark.slow
+def test_training_eval_callback_reports_what_grit_eval_reports(tmp_path):
+    """The in-training evaluation goes through eval's loading, generation and scoring: same numbers."""
+    from types import SimpleNamespace
+
+    from grit.data.shapes import generate_split
+    from grit.models.loading import load_model
+    from grit.models.tiny import build_tiny
+    from grit.train.trainer import GroundedEvalCallback
+
+    build_tiny("qwen2_5_vl", tmp_path / "m")
+    data = [str(p) for p in generate_split(tmp_path / "data", n_per_style=2, seed=1, styles=["count"]).values()]
+    model, processor, family = load_model(tmp_path / "m")
+    cfg = SimpleNamespace(eval_data=data, image_root=None, eval_limit=3, eval_max_new_tokens=8, prompt="grit")
+    logged = GroundedEvalCallback(cfg, family, processor).run(model)
+    m = evaluate((model, processor, family), data, tmp_path / "ev", limit=3, max_new_tokens=8, batch_size=16,
+                 progress=False)  # fmt: skip
+    assert set(logged) >= {"eval_shapes_count/acc", "eval_all/format_rate"}
+    for name in ("shapes_count", "all"):
+        for k in ("acc", "giou", "format_rate", "mean_boxes"):
+            assert logged[f"eval_{name}/{k}"] == pytest.approx(m["datasets"][name][k]), (name, k)

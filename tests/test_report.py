@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from grit.eval.report import gallery_keys, load_run, plot_rewards, write_report
-from grit.eval.run import score_predictions
+from grit.eval.score import score_predictions
 
 SIZE = 84  # like the shapes world: the gallery must upscale it
 

@@ -5,13 +5,15 @@ from collections import defaultdict
 
 import pytest
 
-from grit.eval.scoring import (
-    MMEFormatError,
+from grit.eval.scorers.mathvista import (
     levenshtein,
     mathvista_extract,
     mathvista_normalize,
     mathvista_scores,
     mathvista_verdict,
+)
+from grit.eval.scorers.mme import (
+    MMEFormatError,
     mme_line,
     mme_line_verdicts,
     mme_parse,
@@ -206,9 +208,32 @@ def test_mme_scores_match_official(fixtures_dir):
     ours = mme_score_dir(fixtures_dir / "mme" / "eval_tool" / "LaVIN")
     assert set(ours["subtasks"]) == set(official)
     for name, want in official.items():
-        assert ours["subtasks"][name] == want, name  # exact float equality, every field
-    assert ours["perception"] == sum(official[n]["score"] for n in ("existence", "count", "position"))
-    assert ours["cognition"] == official["numerical_calculation"]["score"]
+        got = ours["subtasks"][name]
+        for field in ("n_questions", "n_images", "acc", "acc_plus", "other_num"):
+            assert got[field] == want[field], (name, field)  # exact float equality
+        # calculation.py adds acc * 100 then acc_plus * 100 to a task score of 0. The fixture's "score" field
+        # was computed as (acc + acc_plus) * 100 (its _source says so), which differs in the last bits.
+        assert got["score"] == 0 + want["acc"] * 100 + want["acc_plus"] * 100, name
+    # What the official script prints for these files (and where (acc + acc+) * 100 would differ):
+    assert [ours["subtasks"][n]["score"] for n in ("existence", "count", "position", "numerical_calculation")] == [
+        185.0, 88.33333333333334, 63.333333333333336, 65.0
+    ]  # fmt: skip
+    assert official["count"]["score"] == 88.33333333333333  # the fixture's (acc + acc+) * 100
+    # Totals: the official running sum in its subtask order.
+    assert ours["perception"] == ((0 + 185.0) + 88.33333333333334) + 63.333333333333336
+    assert ours["cognition"] == 65.0
+
+
+def test_mme_score_adds_like_the_official_script():
+    """10 images, 17 of 20 questions and 7 images right: (acc + acc+) * 100 = 154.99999999999997, while the
+    official script's acc * 100 + acc+ * 100 gives 155.0."""
+    right = "\t".join(["i", "q", "Yes", "yes"])
+    pairs = [(right, right)] * 7 + [(right, right.replace("yes", "no"))] * 3
+    lines = [line.replace("i\t", f"img{i}\t", 1) for i, pair in enumerate(pairs) for line in pair]
+    s = mme_subtask_score(lines)
+    assert (s["acc"], s["acc_plus"]) == (0.85, 0.7)
+    assert (s["acc"] + s["acc_plus"]) * 100 == 154.99999999999997
+    assert s["score"] == 155.0
 
 
 def test_mme_per_line_parse_matches_official(fixtures_dir):

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from grit.boxes import Box, Frame, matched_iou, union_iou
-from grit.chain import answer_text, parse
+from grit.chain import GroundedChain, answer_text, parse
 from grit.judge import judge_answer
 from grit.rewards import is_counting_item
 
@@ -58,6 +58,7 @@ def score_sample(
     frame: Frame | None = None,
     judge: Callable[..., bool] = judge_answer,
     require_answer_tag: bool = False,
+    chain: GroundedChain | None = None,
 ) -> dict[str, Any]:
     """Score one completion against its GRIT record (``question``, ``answer``, optional ``bboxs`` in original
     pixels, ``dataset``). ``frame`` is the frame the model wrote its boxes in (None → original pixels).
@@ -68,9 +69,10 @@ def score_sample(
 
     ``require_answer_tag``: the prompt asked for ``<answer>`` (GRIT's does), so a completion without one has
     no answer and is wrong — judging its whole text would credit a truncated ``<think>… so it is yes``.
-    Without it (direct-answer prompts) the whole completion is the answer.
+    Without it (direct-answer prompts) the whole completion is the answer. ``chain``: the completion already
+    parsed in ``frame``, for callers that need the chain too.
     """
-    chain = parse(completion, frame)
+    chain = chain if chain is not None else parse(completion, frame)
     missing = require_answer_tag and "<answer>" not in completion
     answer_pred = "" if missing else answer_text(completion)
     extra = {k: record[k] for k in ("choices", "answer_type", "precision") if record.get(k) is not None}

@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from grit.boxes import Box
+from grit.files import atomic_write
 
 # Boxes may poke out of the image by this many pixels, or this fraction of the side (annotation tools round).
 BOX_TOLERANCE_PX = 2.0
@@ -297,13 +297,9 @@ def scan_jsonl(
         return [], [ValidationError(name, 0, None, f"cannot read file: {e}")]
     records: list[GritRecord] = []
     errors: list[ValidationError] = []
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as e:
-            errors.append(ValidationError(name, lineno, None, f"invalid JSON: {e.msg} (column {e.colno})"))
+    for lineno, obj, bad in jsonl_lines(text):
+        if bad:
+            errors.append(ValidationError(name, lineno, None, bad))
             continue
         rec, errs = parse_record(
             obj, file=name, line=lineno, image_root=image_root, check_images=check_images
@@ -314,6 +310,20 @@ def scan_jsonl(
     if not records and not errors:
         errors.append(ValidationError(name, 0, None, "no records (empty file)"))
     return records, errors
+
+
+def jsonl_lines(text: str) -> Iterator[tuple[int, Any, str | None]]:
+    """``(line number, object, None)`` for each non-blank line of jsonl text, or ``(line number, None, why)`` for
+    a line that is not JSON: the one decoder behind every jsonl reader, so all of them name file:line alike."""
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as e:
+            yield lineno, None, f"invalid JSON: {e.msg} (column {e.colno})"
+            continue
+        yield lineno, obj, None
 
 
 def default_image_root(path: str | os.PathLike, image_root: str | os.PathLike | None) -> Path:
@@ -349,12 +359,5 @@ def write_jsonl(records: Iterable[GritRecord | Mapping[str, Any]], path: str | o
         rec = r if isinstance(r, GritRecord) else GritRecord.from_dict(r, where=f"{path} (record {i})")
         lines.append(json.dumps(rec.to_dict(), ensure_ascii=False))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write("".join(line + "\n" for line in lines))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, "".join(line + "\n" for line in lines))
     return len(lines)

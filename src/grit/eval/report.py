@@ -20,7 +20,9 @@ from typing import Any
 
 from grit.boxes import Box, Frame
 from grit.chain import parse
-from grit.eval.run import METRICS, PREDICTIONS, is_benchmark, read_predictions, score_predictions, score_row
+from grit.eval.predictions import METRICS, PREDICTIONS, read_predictions
+from grit.eval.score import score_predictions, score_row
+from grit.eval.scorers import is_benchmark
 
 GALLERY_UPSCALE = 384  # tiny images (84 px shapes) are enlarged by a whole factor up to this size
 COMPLETION_CHARS = 1200  # completions longer than this are cut in the Markdown gallery

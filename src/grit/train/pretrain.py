@@ -23,6 +23,7 @@ import torch
 from grit.boxes import union_iou
 from grit.data.shapes.pretrain_mix import DEFAULT_MIX, SHAPES_WORDS, sample
 from grit.data.shapes.world import STYLES, ShapesConfig, kinds, plural, random_scene
+from grit.files import atomic_path, atomic_write
 from grit.models import family_for_model_type, get_family
 
 BOX_RE = re.compile(r'"bbox_2d": \[(-?\d+), (-?\d+), (-?\d+), (-?\d+)\]')
@@ -226,13 +227,12 @@ def _truncate_log(path: Path, step: int) -> None:
     """Drop eval lines written after ``step`` (they belong to steps the resumed run will redo)."""
     if path.is_file():
         keep = [x for x in path.read_text().splitlines() if x.strip() and json.loads(x)["step"] <= step]
-        path.write_text("".join(x + "\n" for x in keep))
+        atomic_write(path, "".join(x + "\n" for x in keep))
 
 
 def _atomic_torch_save(obj, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _vision_modules(model) -> list[torch.nn.Module]:

@@ -92,21 +92,24 @@ def lora_targets(model, suffixes: list[str], vision: bool, projector: bool) -> l
 
 
 class GroundedEvalCallback(TrainerCallback):
-    """Every ``every`` steps: greedy generation on the eval sets → ACC, GIoU, format rate, logged by TRL."""
+    """Every ``every`` steps: greedy generation on the eval sets → ACC, GIoU, format rate, logged by TRL.
+    Loading, generation and scoring are ``grit eval``'s own, so both report the same numbers."""
 
     def __init__(self, cfg: TrainConfig, family_name: str, processor):
+        from grit.eval.samples import load_samples
+
         self.cfg = cfg
         self.family_name = family_name
         self.processor = processor
         self.trainer = None
-        self.records = _eval_records(cfg)
+        self.samples = load_samples(cfg.eval_data, cfg.image_root)[: cfg.eval_limit or None]
 
     def on_step_end(self, args, state, control, **kw):
         # Main process only: under DDP every rank would generate and write the same lines (ZeRO-3 users: run
         # evaluation afterwards with `grit eval` instead, the sharded model cannot generate on one rank).
         if not state.is_world_process_zero:
             return control
-        if self.cfg.eval_every and state.global_step % self.cfg.eval_every == 0 and self.records:
+        if self.cfg.eval_every and state.global_step % self.cfg.eval_every == 0 and self.samples:
             metrics = self.run(kw["model"])
             if self.trainer is not None:
                 self.trainer.log(metrics)
@@ -116,25 +119,26 @@ class GroundedEvalCallback(TrainerCallback):
 
     @torch.no_grad()
     def run(self, model) -> dict[str, float]:
-        from grit.metrics import aggregate, score_sample
+        from grit.eval.run import predict
+        from grit.metrics import aggregate
         from grit.models.generate import Generator
 
         was_training = model.training
         model.eval()
         gen = Generator(model, self.processor, self.family_name)
-        items = [{"image": r["image_abs"], "question": r["question"]} for r in self.records]
-        outs = gen.generate(
-            items, batch_size=16, max_new_tokens=self.cfg.eval_max_new_tokens, prompt_style=self.cfg.prompt
+        batches = predict(
+            gen,
+            self.samples,
+            step=16,
+            batch_size=16,
+            max_new_tokens=self.cfg.eval_max_new_tokens,
+            prompt_style=self.cfg.prompt,
         )
-        scored = []
-        for r, o in zip(self.records, outs, strict=False):
-            s = score_sample(o.text, r, o.frame, require_answer_tag="<answer>" in o.prompt)
-            s["dataset"] = r.get("dataset") or "eval"
-            scored.append(s)
+        rows = [r for batch, _ in batches for r in batch]
         if was_training:
             model.train()
         out = {}
-        for ds, row in aggregate(scored).items():
+        for ds, row in aggregate(rows).items():
             for k in ("acc", "giou", "format_rate", "mean_boxes"):
                 if row.get(k) is not None:
                     out[f"eval_{ds}/{k}"] = float(row[k])
@@ -183,19 +187,6 @@ class CompletionSamplesCallback(TrainerCallback):
                 }
                 f.write(json.dumps(row, default=str) + "\n")
         return control
-
-
-def _eval_records(cfg: TrainConfig) -> list[dict]:
-    from grit.data.schema import default_image_root, read_jsonl
-
-    recs = []
-    for path in cfg.eval_data:
-        root = default_image_root(path, cfg.image_root)
-        for r in read_jsonl(path, image_root=cfg.image_root):
-            d = r.to_dict()
-            d["image_abs"] = str(r.image_path(root))
-            recs.append(d)
-    return recs[: cfg.eval_limit] if cfg.eval_limit else recs
 
 
 @contextmanager

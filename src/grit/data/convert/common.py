@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from grit.data.schema import GritDataError, image_size
+from grit.data.schema import GritDataError, image_size, jsonl_lines
 
 SizeSource = str | os.PathLike | Mapping[str, Any] | None
 
@@ -38,16 +38,12 @@ def load_json(path: str | os.PathLike) -> Any:
 def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line number, object)`` for each non-blank line of a jsonl file."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConvertError(f"{path}: file not found") from None
-    for lineno, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as e:
-            raise ConvertError(f"{path}:{lineno}: invalid JSON: {e.msg} (column {e.colno})") from None
+    for lineno, obj, bad in jsonl_lines(text):
+        if bad:
+            raise ConvertError(f"{path}:{lineno}: {bad}")
         if not isinstance(obj, dict):
             raise ConvertError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
         yield lineno, obj

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 from pathlib import Path
 
 from grit.data.shapes.world import STYLE_BENCHMARK, STYLES, ShapesConfig
+from grit.files import atomic_write
 
 
 def make_record(style: str, rng: random.Random, cfg: ShapesConfig, image_name: str):
@@ -63,9 +63,7 @@ def generate_split(
             scene.render().save(out / image_name)
             lines.append(json.dumps(rec))
         path = out / f"{name}_{style}.jsonl"
-        tmp = path.with_suffix(".jsonl.tmp")
-        tmp.write_text("\n".join(lines) + ("\n" if lines else ""))
-        os.replace(tmp, path)
+        atomic_write(path, "\n".join(lines) + ("\n" if lines else ""))
         paths[style] = path
     return paths
 

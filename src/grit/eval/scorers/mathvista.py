@@ -1,11 +1,8 @@
-"""Official benchmark scorers, re-implemented to give the official verdicts exactly (stdlib only).
-
-* MathVista (lupantech/MathVista ``evaluation/calculate_score.py``): answer extraction, then normalisation by
-  question/answer type, then plain string equality. Their extraction asks GPT; ours is rule-based
-  (:func:`mathvista_extract`), everything after extraction follows the official semantics, including
-  integer truncation, Python's rounding and the Levenshtein fallback for multiple choice.
-* MME (``eval_tool/calculation.py``): yes/no parse of the first characters of each response, accuracy per
-  subtask, acc+ per image (both of its two questions right), score = (acc + acc+) × 100.
+"""MathVista's official scorer (lupantech/MathVista ``evaluation/calculate_score.py``), re-implemented to give
+the official verdicts exactly (stdlib only): answer extraction, then normalisation by question/answer type,
+then plain string equality. Their extraction asks GPT; ours is rule-based (:func:`mathvista_extract`);
+everything after extraction follows the official semantics, including integer truncation, Python's rounding
+and the Levenshtein fallback for multiple choice.
 
 See shared/fixtures/SCORING.md for the full description; tests reproduce official verdicts line by line.
 """
@@ -14,12 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from grit.judge.rule import number_matches
-
-# --------------------------------------------------------------------------------------------- MathVista
 
 MATHVISTA_KEYS = [
     "question_type",
@@ -250,117 +244,11 @@ def mathvista_scores(
     return scores
 
 
-# ------------------------------------------------------------------------------------------------- MME
-
-MME_PERCEPTION = [
-    "existence",
-    "count",
-    "position",
-    "color",
-    "posters",
-    "celebrity",
-    "scene",
-    "landmark",
-    "artwork",
-    "OCR",
-]
-MME_COGNITION = ["commonsense_reasoning", "numerical_calculation", "text_translation", "code_reasoning"]
-
-
-class MMEFormatError(ValueError):
-    """A malformed MME result line (names file and line)."""
-
-
-def mme_parse(response: str) -> str:
-    """Official ``parse_pred_ans`` on a lowercased response: "yes"/"no" exactly, else whichever of them occurs
-    in the FIRST FOUR characters (yes wins), else "other"."""
-    response = response.lower()
-    if response in ("yes", "no"):
-        return response
-    head = response[:4]
-    if "yes" in head:
-        return "yes"
-    if "no" in head:
-        return "no"
-    return "other"
-
-
-def mme_line(image: str, question: str, gt: str, response: str) -> str:
-    """One result line in the official format; newlines and tabs in the response become spaces."""
-    clean = re.sub(r"[\t\r\n]+", " ", response)
-    return f"{image}\t{question}\t{gt}\t{clean}"
-
-
-def mme_line_verdicts(lines: Iterable[str], source: str = "<lines>") -> list[dict[str, Any]]:
-    """Parse result lines (``image \\t question \\t GT \\t response``) into per-line verdicts."""
-    out = []
-    for i, raw in enumerate(lines, 1):
-        line = raw.rstrip("\r\n")
-        if not line.strip():
-            continue
-        parts = line.split("\t")
-        if len(parts) != 4:
-            raise MMEFormatError(
-                f"{source}:{i}: expected 4 tab-separated fields (image, question, GT, response), got {len(parts)}"
-            )
-        image, question, gt, response = parts
-        gt = gt.lower()
-        if gt not in ("yes", "no"):
-            raise MMEFormatError(f"{source}:{i}: field GT must be Yes/No, got {parts[2]!r}")
-        parsed = mme_parse(response)
-        out.append({"line": i, "image": image, "question": question, "gt": gt, "response": response.lower(),
-                    "parsed": parsed, "correct": parsed == gt})  # fmt: skip
-    return out
-
-
-def mme_subtask_score(lines: Iterable[str], source: str = "<lines>") -> dict[str, Any]:
-    """acc, acc+ and score for one subtask's result lines. Lines are taken in consecutive pairs (one image's two
-    questions), exactly as the official script does; the pair's image names must agree."""
-    verdicts = mme_line_verdicts(lines, source)
-    if len(verdicts) % 2:
-        raise MMEFormatError(f"{source}: {len(verdicts)} answer lines; MME needs two per image")
-    pairs = [verdicts[i : i + 2] for i in range(0, len(verdicts), 2)]
-    for a, b in pairs:
-        if a["image"] != b["image"]:
-            raise MMEFormatError(
-                f"{source}:{b['line']}: image {b['image']!r} does not pair with line {a['line']} ({a['image']!r})"
-            )
-    acc = sum(v["correct"] for v in verdicts) / len(verdicts) if verdicts else 0.0
-    acc_plus = sum(a["correct"] and b["correct"] for a, b in pairs) / len(pairs) if pairs else 0.0
-    return {
-        "n_questions": len(verdicts),
-        "n_images": len(pairs),
-        "acc": acc,
-        "acc_plus": acc_plus,
-        "score": (acc + acc_plus) * 100,
-        "other_num": sum(v["parsed"] == "other" for v in verdicts),
-    }
-
-
-def mme_scores(results: Mapping[str, Iterable[str]]) -> dict[str, Any]:
-    """Score several subtasks: ``results`` maps subtask name → its result lines.
-
-    Returns ``{"subtasks": {name: {n_questions, n_images, acc, acc_plus, score, other_num}}, "perception": …,
-    "cognition": …}`` where the totals sum the scores of the subtasks present in each official group.
-    """
-    return _mme_totals({name: mme_subtask_score(lines, source=name) for name, lines in results.items()})
-
-
-def mme_score_dir(results_dir: str | Path) -> dict[str, Any]:
-    """:func:`mme_scores` over every ``<subtask>.txt`` of a directory (the official ``--results_dir`` layout)."""
-    files = sorted(Path(results_dir).glob("*.txt"))
-    if not files:
-        raise FileNotFoundError(f"no <subtask>.txt result files in {results_dir}")
-    return _mme_totals({f.stem: mme_subtask_score(_read_lines(f), source=str(f)) for f in files})
-
-
-def _read_lines(path: Path) -> list[str]:
-    return path.read_text(encoding="utf-8").splitlines()
-
-
-def _mme_totals(subtasks: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "subtasks": subtasks,
-        "perception": sum(s["score"] for n, s in subtasks.items() if n in MME_PERCEPTION),
-        "cognition": sum(s["score"] for n, s in subtasks.items() if n in MME_COGNITION),
-    }
+def score(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """``mathvista_official`` of a dataset's scored rows: the official normalisation + exact match on the
+    completion (rule-based extraction in place of the GPT extractor)."""
+    usable = [r for r in rows if r.get("question_type") in ("multi_choice", "free_form")]
+    if not usable:
+        return {"error": "no records with question_type (convert MathVista with grit data convert)"}
+    scores = mathvista_scores([{**r, "response": r["completion"]} for r in usable])
+    return {**scores["average"], "by": {k: v for k, v in scores.items() if k != "average"}}

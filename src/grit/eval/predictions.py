@@ -1,0 +1,101 @@
+"""``predictions.jsonl``: one complete JSON line per finished sample, appended batch by batch, so evaluation is
+resumable. A killed run loses at most the batch in flight; rerunning reads back what was written, drops a cut
+last line and generates only what is missing. ``run.json`` records the settings a resumption must not change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO, Any
+
+from grit.data.schema import jsonl_lines
+from grit.files import atomic_write
+
+PREDICTIONS = "predictions.jsonl"
+METRICS = "metrics.json"
+RUN = "run.json"
+# Generation settings that must not change between a run and its resumption (mixed predictions would be
+# scored as one run).
+RESUME_CHECKED = (
+    "model",
+    "family",
+    "prompt",
+    "max_new_tokens",
+    "temperature",
+    "seed",
+    "image_root",
+    "min_pixels",
+    "max_pixels",
+)
+
+
+class PredictionsError(ValueError):
+    """A predictions file that cannot be read; the message names file and line."""
+
+
+def read_predictions(path: str | os.PathLike, *, repair: bool = False) -> list[dict[str, Any]]:
+    """The complete lines of a predictions file.
+
+    A last line without its newline was cut off by a killed run: it is ignored, and with ``repair`` the file
+    is truncated to its last complete line so appending continues cleanly. Any other bad line, or a key that
+    occurs twice, raises :class:`PredictionsError` naming file and line.
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    complete = data.rfind(b"\n") + 1  # bytes up to and including the last newline
+    if repair and complete < len(data):
+        with open(path, "r+b") as f:
+            f.truncate(complete)
+            f.flush()
+            os.fsync(f.fileno())
+    rows: list[dict[str, Any]] = []
+    first_line: dict[str, int] = {}
+    for lineno, row, bad in jsonl_lines(data[:complete].decode("utf-8")):
+        if bad:
+            raise PredictionsError(f"{path}:{lineno}: {bad}")
+        if not isinstance(row, dict) or not isinstance(row.get("key"), str):
+            raise PredictionsError(f"{path}:{lineno}: field 'key': missing (expected an object with a key)")
+        if row["key"] in first_line:
+            raise PredictionsError(
+                f"{path}:{lineno}: field 'key': {row['key']!r} already on line {first_line[row['key']]}"
+            )
+        first_line[row["key"]] = lineno
+        rows.append(row)
+    return rows
+
+
+def _jsonl(rows: Iterable[dict[str, Any]]) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+
+def append_predictions(f: IO[str], rows: Iterable[dict[str, Any]]) -> None:
+    """One write per batch, each line complete with its newline, synced: a kill leaves at most a cut last
+    line, which :func:`read_predictions` drops."""
+    f.write(_jsonl(rows))
+    f.flush()
+    os.fsync(f.fileno())
+
+
+def rewrite_predictions(path: str | os.PathLike, rows: Iterable[dict[str, Any]]) -> None:
+    """Replace the whole file at once (e.g. after re-judging): a kill leaves the old file or the new one."""
+    atomic_write(path, _jsonl(rows))
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    atomic_write(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def check_resume(pred_path: Path, run_path: Path, settings: dict[str, Any]) -> None:
+    """Refuse to append to predictions written with other generation settings (see ``RESUME_CHECKED``)."""
+    if not run_path.exists():
+        return
+    previous = json.loads(run_path.read_text(encoding="utf-8"))
+    changed = [k for k in RESUME_CHECKED if k in previous and previous[k] != settings[k]]
+    if changed:
+        diff = ", ".join(f"{k}: {previous[k]!r} -> {settings[k]!r}" for k in changed)
+        raise ValueError(f"{pred_path} was written with other settings ({diff}); use a new out_dir")
