@@ -1,14 +1,20 @@
 """LLMJudge against a real local HTTP server speaking the OpenAI chat-completions protocol."""
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
+import grit
 from grit.judge import JudgeError, LLMJudge
-from grit.judge.llm import parse_score
+from grit.judge.llm import load_cache, parse_score
 
 
 class FakeJudgeServer:
@@ -78,9 +84,8 @@ def honest(user_text, n):
 def make_judge(server, tmp_path, **kw):
     kw.setdefault("backoff", 0.0)
     kw.setdefault("timeout", 5.0)
-    return LLMJudge(
-        server.url, "fake-gpt", api_key_env="GRIT_TEST_KEY", cache_path=tmp_path / "cache.json", **kw
-    )
+    kw.setdefault("cache_path", tmp_path / "cache.json")
+    return LLMJudge(server.url, "fake-gpt", api_key_env="GRIT_TEST_KEY", **kw)
 
 
 def test_success_and_request_shape(tmp_path, monkeypatch):
@@ -117,7 +122,7 @@ def test_cache_hit_does_not_call_server_again(tmp_path):
         other_model = LLMJudge(srv.url, "other-model", cache_path=tmp_path / "cache.json", backoff=0.0)
         other_model.score("dog", "dog", "q")
         assert len(srv.requests) == 3
-    assert len(json.loads((tmp_path / "cache.json").read_text())) == 3
+    assert len(cache_lines(tmp_path / "cache.json")) == 3
 
 
 def test_cache_merges_entries_written_by_another_process(tmp_path):
@@ -125,7 +130,128 @@ def test_cache_merges_entries_written_by_another_process(tmp_path):
         rank0, rank1 = make_judge(srv, tmp_path), make_judge(srv, tmp_path)  # both load an empty cache
         rank0.score("dog", "dog")
         rank1.score("cat", "dog")
-    assert len(json.loads((tmp_path / "cache.json").read_text())) == 2
+    assert len(cache_lines(tmp_path / "cache.json")) == 2
+    assert len(make_judge(srv, tmp_path)._cache) == 2
+
+
+def cache_lines(path: Path) -> list[dict]:
+    """The cache file as JSON lines (every line must parse and end with a newline)."""
+    text = path.read_text()
+    assert text.endswith("\n")
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_cache_is_appended_one_verdict_per_line_with_the_raw_score(tmp_path):
+    with FakeJudgeServer(lambda u, n: (200, '{"score": 0.25}')) as srv:
+        judge = make_judge(srv, tmp_path)
+        judge.score("a", "b")
+        first = (tmp_path / "cache.json").read_bytes()
+        judge.score("c", "b")
+    lines = cache_lines(tmp_path / "cache.json")
+    assert (tmp_path / "cache.json").read_bytes().startswith(first)  # appended, not rewritten
+    assert lines == [
+        {"key": judge.cache_key("a", "b", None), "score": 0.25},
+        {"key": judge.cache_key("c", "b", None), "score": 0.25},
+    ]
+
+
+CHILD = """
+import sys
+from grit.judge import LLMJudge
+url, cache, who, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+judge = LLMJudge(url, "fake-gpt", cache_path=cache, backoff=0.0, timeout=30.0)
+for i in range(n):
+    judge.score(f"{who} answer {i}", "dog", f"q{i}")
+    print(i, flush=True)
+"""
+
+
+def child(url: str, cache: Path, who: str, n: int) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(Path(grit.__file__).resolve().parents[1])}
+    args = [sys.executable, "-c", CHILD, url, str(cache), who, str(n)]
+    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True)
+
+
+def test_two_processes_append_to_one_cache_concurrently(tmp_path):
+    cache = tmp_path / "shared" / "cache.jsonl"
+    with FakeJudgeServer(honest) as srv:
+        procs = [child(srv.url, cache, who, 150) for who in ("rank0", "rank1")]
+        for proc in procs:
+            proc.communicate(timeout=120)
+            assert proc.returncode == 0
+    lines = cache_lines(cache)  # no torn or interleaved line
+    assert len(lines) == len({line["key"] for line in lines}) == 300
+    assert len(load_cache(cache)) == 300
+
+
+def test_killed_run_keeps_every_finished_verdict(tmp_path):
+    """The child is killed (SIGKILL) while it waits for its 6th verdict: the 5 finished ones are on disk."""
+    release = threading.Event()
+
+    def stalls_on_sixth(user_text, n):
+        if n == 6:
+            release.wait(30)
+        return honest(user_text, n)
+
+    cache = tmp_path / "cache.jsonl"
+    with FakeJudgeServer(stalls_on_sixth) as srv:
+        proc = child(srv.url, cache, "run", 10)
+        done = [proc.stdout.readline() for _ in range(5)]
+        assert done[-1].strip() == "4"
+        while len(srv.requests) < 6:
+            threading.Event().wait(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        release.set()
+        again = make_judge(srv, tmp_path, cache_path=cache)
+        assert len(again._cache) == 5
+        assert again.score("run answer 4", "dog", "q4") == 0.0
+        assert len(srv.requests) == 6  # a cache hit
+
+
+def test_torn_last_line_is_reported_and_cut_off(tmp_path):
+    cache = tmp_path / "cache.json"
+    with FakeJudgeServer(honest) as srv:
+        make_judge(srv, tmp_path).score("dog", "dog")
+        whole = cache.read_bytes()
+        cache.write_bytes(whole + b'{"key": "ab12", "sco')  # a run stopped in the middle of a write
+        with pytest.warns(UserWarning, match=r"cache\.json:2: dropped a torn last line"):
+            judge = make_judge(srv, tmp_path)
+        assert cache.read_bytes() == whole
+        assert judge.score("dog", "dog") == 1.0 and len(srv.requests) == 1
+        judge.score("cat", "dog")
+    assert len(cache_lines(cache)) == 2
+
+
+def test_old_format_cache_is_read_and_appended_to(tmp_path):
+    """Caches written before the JSON-lines format are one JSON object of scores, without a newline."""
+    cache = tmp_path / "cache.json"
+    with FakeJudgeServer(honest) as srv:
+        key = make_judge(srv, tmp_path, cache_path=None).cache_key("dog", "dog", None)
+        cache.write_text(json.dumps({key: 0.5}, sort_keys=True))
+        judge = make_judge(srv, tmp_path)
+        assert judge.score("dog", "dog") == 0.5 and srv.requests == []
+        judge.score("cat", "dog")
+        assert make_judge(srv, tmp_path)._cache == {key: 0.5, judge.cache_key("cat", "dog", None): 0.0}
+    assert len(cache.read_text().splitlines()) == 2
+
+
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        ('{"image": "a.png", "question": "q"}\n', r"cache\.json:1: key 'image' is not a verdict key"),
+        ("a plain text file\n", r"cache\.json:1: not a JSON line"),
+        ('{"key": "' + "a" * 64 + '", "score": 3}\n', r"cache\.json:1: field 'score'"),
+        ('{"key": "' + "a" * 64 + '", "score": 1}\n[1, 2]\n', r"cache\.json:2: not a JSON object"),
+        ("text without a newline", r"cache\.json:1: not a JSON line"),
+    ],
+)
+def test_a_file_that_is_not_a_cache_is_refused_and_left_alone(tmp_path, content, error):
+    cache = tmp_path / "cache.json"
+    cache.write_text(content)
+    with pytest.raises(JudgeError, match=error):
+        LLMJudge("http://127.0.0.1:9/v1", "m", cache_path=cache)
+    assert cache.read_text() == content
 
 
 def test_retries_after_server_errors_then_succeeds(tmp_path):

@@ -9,10 +9,14 @@ This is the paper's GPT-4o judge made safe to train against:
 * Failures are loud: after the retries a :class:`JudgeError` names the cause. A silent 0 would quietly turn
   an outage into "the policy got worse".
 * Verdicts are cached on disk by (model, question, answer, prediction), so re-scoring a run costs nothing.
+  The cache is a JSON-lines file, one verdict appended per line in one write under a file lock: a new verdict
+  costs the same however large the cache is, several processes (training ranks, eval jobs) can share it,
+  and a killed run loses at most the verdict it was waiting for.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -21,7 +25,16 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
+
+from grit.errors import GritUserError
+
+try:
+    import fcntl
+except ImportError:  # Windows: appends stay single O_APPEND writes, without the lock
+    fcntl = None
 
 SYSTEM_PROMPT = (
     "You grade answers to visual questions. You receive a JSON object with the question, the ground-truth "
@@ -36,8 +49,9 @@ _RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 _SCORE_OBJECT_RE = re.compile(r"\{[^{}]*\}")
 
 
-class JudgeError(RuntimeError):
-    """The judge could not produce a score (HTTP error, timeout, or an unparseable reply) after retries."""
+class JudgeError(GritUserError, RuntimeError):
+    """The judge could not produce a score (HTTP error, timeout, or an unparseable reply) after retries, or
+    its cache file is not a cache."""
 
 
 def build_messages(prediction: str, answer: str, question: str | None) -> list[dict[str, str]]:
@@ -109,12 +123,7 @@ class LLMJudge:
         self.max_tokens = max_tokens
         self.cache_path = Path(cache_path) if cache_path else None
         self._lock = threading.Lock()
-        self._cache: dict[str, float] = {}
-        if self.cache_path and self.cache_path.exists():
-            try:
-                self._cache = {k: float(v) for k, v in json.loads(self.cache_path.read_text()).items()}
-            except (json.JSONDecodeError, AttributeError, TypeError, ValueError) as e:
-                raise JudgeError(f"judge cache {self.cache_path} is not a JSON object of scores: {e}") from e
+        self._cache: dict[str, float] = load_cache(self.cache_path) if self.cache_path else {}
 
     def __call__(self, prediction: str, answer: str, question: str | None = None, **_: object) -> bool:
         return self.score(prediction, answer, question) > 0
@@ -135,7 +144,8 @@ class LLMJudge:
         value = self._request_with_retries(build_messages(prediction, str(answer), question))
         with self._lock:
             self._cache[key] = value
-            self._save_cache()
+            if self.cache_path:
+                append_verdict(self.cache_path, key, value)
         return value
 
     # -------------------------------------------------------------------------------------- internals
@@ -175,23 +185,91 @@ class LLMJudge:
             raise ValueError(f"chat completion content is not text: {content!r}")
         return content
 
-    def _save_cache(self) -> None:
-        if not self.cache_path:
-            return
-        self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-        # merge what other processes (e.g. other training ranks) wrote since we loaded, then replace atomically
-        try:
-            on_disk = json.loads(self.cache_path.read_text())
-            merged = {**on_disk, **self._cache} if isinstance(on_disk, dict) else dict(self._cache)
-        except (FileNotFoundError, json.JSONDecodeError):
-            merged = dict(self._cache)
-        tmp = self.cache_path.with_name(self.cache_path.name + f".{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps(merged, sort_keys=True))
-        os.replace(tmp, self.cache_path)
-
 
 def _body(e: urllib.error.HTTPError) -> str:
     try:
         return e.read().decode("utf-8", "replace")[:300]
     except OSError:
         return "<no body>"
+
+
+# ------------------------------------------------------------------------------------------ verdict cache
+
+
+@contextlib.contextmanager
+def _locked(path: Path, mode: int) -> Iterator[int]:
+    fd = os.open(path, mode, 0o644)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield fd
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def append_verdict(path: Path, key: str, score: float) -> None:
+    """Append one verdict as one line in one ``write``, under the file lock: never a partial interleaving."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = (json.dumps({"key": key, "score": score}) + "\n").encode()
+    with _locked(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT) as fd:
+        while line:  # os.write is short only when the disk is full, and then the next call raises
+            line = line[os.write(fd, line) :]
+
+
+def load_cache(path: Path) -> dict[str, float]:
+    """The verdicts in ``path`` (key -> raw 0-1 score; the last line of a key wins).
+
+    A torn last line (a run stopped in the middle of a write) is reported and cut off, so the next verdict
+    starts on a line of its own. A cache of the old format (one JSON object of scores, on one line) is read as
+    is and gets the newline after which verdicts are appended. Anything else is not a cache: a
+    :class:`JudgeError` names the file and line."""
+    if not path.exists():
+        return {}
+    cache: dict[str, float] = {}
+    with _locked(path, os.O_RDWR) as fd:
+        data = b"".join(iter(lambda: os.read(fd, 1 << 20), b""))
+        end = data.rfind(b"\n") + 1
+        for n, raw in enumerate(data[:end].split(b"\n"), 1):
+            if raw.strip():
+                cache.update(_entries(raw, path, n))
+        tail, line_no = data[end:], data.count(b"\n") + 1
+        if tail and tail[:6] == b'{"key"'[: len(tail[:6])] and not _is_json(tail):  # our lines start so
+            warnings.warn(
+                f"judge cache {path}:{line_no}: dropped a torn last line ({len(tail)} bytes; a run stopped "
+                "mid-write), its verdict will be asked again",
+                stacklevel=3,
+            )
+            os.ftruncate(fd, end)
+        elif tail.strip():  # a whole line without its newline: the old format's only line
+            cache.update(_entries(tail, path, line_no))
+            os.write(fd, b"\n")
+    return cache
+
+
+def _is_json(raw: bytes) -> bool:
+    try:
+        json.loads(raw)
+    except ValueError:
+        return False
+    return True
+
+
+_KEY_RE = re.compile(r"[0-9a-f]{64}")
+
+
+def _entries(raw: bytes, path: Path, n: int) -> dict[str, float]:
+    """One line of the cache: a verdict ``{"key": k, "score": s}``, or the old format's ``{k: s, ...}``."""
+    where = f"judge cache {path}:{n}"
+    try:
+        obj = json.loads(raw)
+    except ValueError as e:
+        raise JudgeError(f"{where}: not a JSON line ({e})") from None
+    if not isinstance(obj, dict):
+        raise JudgeError(f"{where}: not a JSON object (is this a judge cache?)")
+    entries = {obj.get("key"): obj.get("score")} if "key" in obj else obj
+    for key, score in entries.items():
+        if not isinstance(key, str) or not _KEY_RE.fullmatch(key):
+            raise JudgeError(f"{where}: key {str(key)[:70]!r} is not a verdict key (is this a judge cache?)")
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or not 0.0 <= score <= 1.0:
+            raise JudgeError(f"{where}: field 'score': expected a number in [0, 1], got {score!r}")
+    return {k: float(s) for k, s in entries.items()}
