@@ -40,14 +40,12 @@ def scramble(model, scale: float = 3.0, seed: int = 0):
     A freshly initialised tiny model with tied embeddings just repeats its last input token; with these
     weights its greedy output depends on the prompt and the image, which order and batching tests need.
     """
+    from grit.models import family_for_model_type, get_family
+
+    part_of = get_family(family_for_model_type(model.config.model_type)).part_of
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, w in model.named_parameters():
-            if (
-                w.dim() == 2
-                and ("mlp" in name or "o_proj" in name)
-                and "visual" not in name
-                and "vision" not in name
-            ):
+            if w.dim() == 2 and ("mlp" in name or "o_proj" in name) and part_of(name) == "language":
                 w.copy_(torch.randn(w.shape, generator=gen) * scale / w.shape[1] ** 0.5)
     return model

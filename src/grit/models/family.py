@@ -81,7 +81,7 @@ INTERNVL_SPECIAL_TOKENS = [
 class Family:
     name: str
     model_types: tuple[str, ...]
-    model_class: str  # transformers class that loads the checkpoint
+    model_class: str  # the transformers class AutoModelForImageTextToText loads the checkpoint as
     frame: str  # "resized" (Qwen2/2.5-VL), "norm1000" (InternVL3, Qwen3-VL) or "pixels"
     box_style: str  # how the GRIT prompt asks for boxes: "qwen" (JSON bbox_2d) or "internvl" (<box>)
     image_factor: int = 28  # processor resize granularity (patch * spatial merge)

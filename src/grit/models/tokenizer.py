@@ -57,9 +57,7 @@ def build_vocab(
         add(t)
     for n in range(10 if number_tokens == "digits" else 1000):
         add(str(n))
-    if (
-        number_tokens == "whole"
-    ):  # leading-zero chunks of long numbers, e.g. "1005" -> "100", "5"; "0.05" -> "05"
+    if number_tokens == "whole":  # leading-zero chunks of long numbers: "1005" -> "100", "5"; "0.05" -> "05"
         for n in range(100):
             add(f"{n:02d}")
             add(f"{n:03d}")
