@@ -50,10 +50,13 @@ def test_generic_family_needs_a_valid_frame_and_has_no_tiny_model():
         make_generic("percent")
     with pytest.raises(ValueError, match="unknown box style"):
         make_generic("norm1000", "llava")
+    from grit.errors import GritUserError
     from grit.models.tiny import build_tiny
 
-    with pytest.raises(ValueError, match="no tiny model"):
+    with pytest.raises(GritUserError, match="the generic family has no tiny model; build one of: qwen2_vl"):
         build_tiny("generic")
+    with pytest.raises(GritUserError, match="unknown model family 'llava'"):
+        get_family("llava")
 
 
 @pytest.mark.parametrize("family", TINY_FAMILIES)

@@ -11,6 +11,7 @@ import importlib
 import json
 from pathlib import Path
 
+from grit.errors import GritUserError
 from grit.models.family import Family, FamilyModule, TinyFamilyModule
 
 FAMILY_MODULES = {
@@ -22,9 +23,13 @@ FAMILY_MODULES = {
 }
 
 
+class FamilyError(GritUserError, ValueError):
+    """An unknown family, one without what was asked of it, or a model folder whose family cannot be read."""
+
+
 def family_module(name: str) -> FamilyModule:
     if name not in FAMILY_MODULES:
-        raise ValueError(f"unknown model family {name!r}; known: {', '.join(FAMILY_MODULES)}")
+        raise FamilyError(f"unknown model family {name!r}; known: {', '.join(FAMILY_MODULES)}")
     return importlib.import_module(FAMILY_MODULES[name])  # type: ignore[return-value]
 
 
@@ -33,7 +38,7 @@ def tiny_family_module(name: str) -> TinyFamilyModule:
     mod = family_module(name)
     if not isinstance(mod, TinyFamilyModule):
         tiny = [n for n in FAMILY_MODULES if isinstance(family_module(n), TinyFamilyModule)]
-        raise ValueError(f"the {name} family has no tiny model; build one of: {', '.join(tiny)}")
+        raise FamilyError(f"the {name} family has no tiny model; build one of: {', '.join(tiny)}")
     return mod
 
 
@@ -56,7 +61,7 @@ def detect_family(model_path: str | Path) -> str:
     try:
         model_type = json.loads(cfg.read_text())["model_type"]
     except (json.JSONDecodeError, KeyError) as e:
-        raise ValueError(f"{cfg}: cannot read field 'model_type' ({e})") from e
+        raise FamilyError(f"{cfg}: cannot read field 'model_type' ({e})") from e
     return family_for_model_type(model_type)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+from grit.models import FamilyError
 from grit.models.family import Family
 
 FRAMES = ("resized", "norm1000", "pixels")
@@ -20,9 +21,9 @@ BOX_STYLES = ("qwen", "internvl")
 def make_generic(frame: str = "norm1000", box_style: str = "qwen", image_factor: int = 28) -> Family:
     """A family record for an unknown model whose boxes are written in ``frame`` with prompts in ``box_style``."""
     if frame not in FRAMES:
-        raise ValueError(f"unknown frame {frame!r}; expected one of {', '.join(FRAMES)}")
+        raise FamilyError(f"unknown frame {frame!r}; expected one of {', '.join(FRAMES)}")
     if box_style not in BOX_STYLES:
-        raise ValueError(f"unknown box style {box_style!r}; expected one of {', '.join(BOX_STYLES)}")
+        raise FamilyError(f"unknown box style {box_style!r}; expected one of {', '.join(BOX_STYLES)}")
     return Family(
         name="generic",
         model_types=(),

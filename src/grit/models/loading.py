@@ -6,11 +6,12 @@ from pathlib import Path
 
 import torch
 
+from grit.errors import GritUserError
 from grit.models import detect_family, family_for_model_type, family_module
 from grit.models.family import TinyFamilyModule
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(GritUserError, RuntimeError):
     """A model or processor could not be loaded; the message says which path and why."""
 
 
