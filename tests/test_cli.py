@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -97,6 +99,52 @@ def test_convert_list_and_errors(tmp_path):
     assert_user_error(
         run("data", "convert", "--from", "mathvista", missing, "--out", tmp_path / "o.jsonl"), str(missing)
     )
+
+
+def test_bad_field_deep_in_a_record_is_one_located_line(fixtures_dir, tmp_path):
+    """A Visual-CoT ``conversations`` that is a string: file, record and field on one line, no traceback."""
+    root = fixtures_dir / "viscot/viscot_benchmark"
+    items = json.loads((root / "benchmark/vsr.json").read_text())
+    items[1]["conversations"] = "not a list"
+    bench = tmp_path / "vsr.json"
+    bench.write_text(json.dumps(items))
+    det = root / "benchmark_det/vsr.jsonl"
+    result = run("data", "convert", "--from", "viscot", bench, det, "--out", tmp_path / "o.jsonl")
+    assert_user_error(result, str(bench), "record 1 (question_id", "field 'conversations'", "expected a list")
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+@pytest.mark.parametrize("target", ["dir", "empty"])
+def test_unreadable_or_empty_inputs_are_one_line(tmp_path, target):
+    src = tmp_path / "test.jsonl"
+    src.mkdir() if target == "dir" else src.write_text("\n\n")
+    result = run("data", "convert", "--from", "vsr", src, "--out", tmp_path / "o.jsonl")
+    assert_user_error(result, str(src), "cannot read file" if target == "dir" else "empty file")
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch, tmp_path):
+    """Only grit's user errors become one line: a ValueError from a bug escapes with its traceback."""
+    from grit.data import convert
+
+    def broken(*paths, image_root=None):
+        raise ValueError("a bug, not bad input")
+
+    monkeypatch.setitem(convert.CONVERTERS, "vsr", broken)
+    src = tmp_path / "test.jsonl"
+    src.write_text("{}\n")
+    result = run("data", "convert", "--from", "vsr", src, "--out", tmp_path / "o.jsonl")
+    assert isinstance(result.exception, ValueError) and "error:" not in result.stderr
+    # and the real command prints it: run the console entry in a fresh interpreter with the same patch
+    code = (
+        "import sys; from grit.data import convert\n"
+        "def broken(*p, image_root=None): raise ValueError('a bug, not bad input')\n"
+        "convert.CONVERTERS['vsr'] = broken\n"
+        f"sys.argv = ['grit', 'data', 'convert', '--from', 'vsr', {str(src)!r}, '--out', 'o.jsonl']\n"
+        "from grit.cli import main; main()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "Traceback" in proc.stderr and "ValueError: a bug, not bad input" in proc.stderr
 
 
 # ----------------------------------------------------------------------------------------- data validate

@@ -1,6 +1,7 @@
 """Benchmark converters on the real sample records in ../shared/fixtures (synthetic only where no sample exists)."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from grit.data.convert import (
 )
 from grit.data.convert.gqa import referenced_objects
 from grit.data.convert.vsr import caption_to_statement
-from grit.data.schema import GritRecord, read_jsonl
+from grit.data.schema import GritDataError, GritRecord, read_jsonl
 
 
 def jsonl(path: Path) -> list[dict]:
@@ -472,3 +473,132 @@ def test_broken_sources_are_located(tmp_path):
         CONVERTERS["vsr"](bad_lines, sizes={"a.jpg": [2, 2]})
     with pytest.raises(ConvertError, match=r"missing\.json: file not found"):
         CONVERTERS["tallyqa"](tmp_path / "missing.json")
+
+
+# ---------------------------------------------------------------------------------------- bad inputs
+
+
+# One input file per converter, written by each test (the sources in ../shared/fixtures are never altered).
+ONE_FILE = {
+    "vsr": "test.jsonl",
+    "viscot": "vsr.json",
+    "viscot_train": "train.jsonl",
+    "gqa": "val_questions.json",
+    "tallyqa": "test.json",
+    "mathvista": "testmini.json",
+    "mme": "count.txt",
+    "ovdeval": "position.json",
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(ONE_FILE))
+@pytest.mark.parametrize("content", ["", "  \n\n", "[]", "{}"])
+def test_empty_inputs_are_errors(fmt, content, tmp_path):
+    """An empty file or JSON container is an error naming the file, never 0 records (for viscot_train, "{}"
+    is a line missing every GRIT field: a GritDataError naming file and line)."""
+    src = tmp_path / ONE_FILE[fmt]
+    src.write_text(content)
+    out = tmp_path / "out.jsonl"
+    opts = {} if fmt in ("viscot_train", "ovdeval") else {"sizes": {"a.jpg": [2, 2]}}
+    with pytest.raises(GritDataError, match=re.escape(str(src))):
+        convert(fmt, [src], out, **opts)
+    assert not out.exists()
+
+
+def test_nothing_left_after_filtering_is_an_error(tmp_path):
+    src = tmp_path / "test.json"
+    src.write_text(json.dumps([{"answer": 1, "image": "a.jpg", "question": "How many?", "issimple": True}]))
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(ConvertError, match=r"test\.json: no tallyqa records to write .*'subset': 'complex'"):
+        convert("tallyqa", [src], out, sizes={"a.jpg": [2, 2]}, subset="complex")
+    assert not out.exists()
+
+
+def test_malformed_numbers_name_file_record_and_field(fixtures_dir, tmp_path):
+    bench, det = viscot_paths(fixtures_dir, "vsr")
+    lines = det.read_text().splitlines()
+    bad = json.loads(lines[2])
+    bad["width"] = "640px"
+    tampered = tmp_path / "det.jsonl"
+    tampered.write_text("\n".join([*lines[:2], json.dumps(bad), *lines[3:]]) + "\n")
+    with pytest.raises(ConvertError, match=rf"{re.escape(str(tampered))}:3: field 'width': .*'640px'"):
+        CONVERTERS["viscot"](bench, tampered)
+    bad["width"], bad["bbox"] = 640, [1, "2", 3, 4]
+    tampered.write_text("\n".join([*lines[:2], json.dumps(bad), *lines[3:]]) + "\n")
+    with pytest.raises(ConvertError, match=r"det\.jsonl:3: field 'bbox': .*'2'"):
+        CONVERTERS["viscot"](bench, tampered)
+
+    problems = json.loads((fixtures_dir / "mathvista" / "data" / "testmini.json").read_text())
+    first = next(iter(problems))
+    problems[first]["metadata"]["img_height"] = "tall"
+    src = tmp_path / "testmini.json"
+    src.write_text(json.dumps(problems))
+    with pytest.raises(ConvertError, match=rf"testmini\.json: record pid {first} metadata: field 'img_height'"):
+        CONVERTERS["mathvista"](src, use_query=False)
+
+    sizes = tmp_path / "sizes.jsonl"
+    sizes.write_text('{"image": "a.jpg", "width": 3, "height": 4}\n{"image": "b.jpg", "width": "x", "height": 4}\n')
+    with pytest.raises(ConvertError, match=r"sizes\.jsonl:2: expected \[width, height\] positive integers"):
+        load_sizes(sizes)
+
+
+def test_errors_from_two_files_name_both(fixtures_dir, tmp_path):
+    bench, det = viscot_paths(fixtures_dir, "vsr")
+    dets = jsonl(det)
+    dets[1]["expression"] = "Is the sky green?"
+    tampered = tmp_path / "det.jsonl"
+    tampered.write_text("".join(json.dumps(d) + "\n" for d in dets))
+    with pytest.raises(ConvertError, match=rf"vsr\.json: record 1 .* at {re.escape(str(tampered))}:2"):
+        CONVERTERS["viscot"](bench, tampered)
+    dets = jsonl(det)
+    dets[2]["bbox"] = [1.0, 2.0, 3.0, 4.0]
+    tampered.write_text("".join(json.dumps(d) + "\n" for d in dets))
+    with pytest.raises(ConvertError, match=rf"vsr\.json: record 2 .*### box .* at {re.escape(str(tampered))}:3"):
+        CONVERTERS["viscot"](bench, tampered)
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("conversations", "not a list", "field 'conversations': expected a list"),
+        ("conversations", ["a", "b"], "field 'conversations[0]': expected a JSON object"),
+        ("image", 7, "field 'image': expected a path or a list of paths"),
+        ("question_id", [1], "field 'question_id': expected a string or integer"),
+    ],
+)
+def test_wrong_types_deep_in_a_record_are_located(fixtures_dir, tmp_path, field, value, message):
+    bench, det = viscot_paths(fixtures_dir, "vsr")
+    items = json.loads(bench.read_text())
+    items[3][field] = value
+    src = tmp_path / "vsr.json"
+    src.write_text(json.dumps(items))
+    with pytest.raises(ConvertError, match=rf"{re.escape(str(src))}: record 3\b.*{re.escape(message)}"):
+        CONVERTERS["viscot"](src, det)
+
+
+def llava_mme_answers(fixtures_dir: Path, tmp_path: Path) -> tuple[Path, list[str]]:
+    """count.txt as LLaVA's convert_answer_to_mme writes it: column 1 is ``<stem>.txt``, not the image."""
+    lines = (fixtures_dir / "mme" / "eval_tool" / "LaVIN" / "count.txt").read_text().splitlines()
+    images = [line.split("\t")[0] for line in lines]
+    out = tmp_path / "llava" / "count.txt"
+    out.parent.mkdir()
+    out.write_text("".join(Path(im).stem + ".txt\t" + line.split("\t", 1)[1] + "\n" for im, line in zip(
+        images, lines, strict=True)))  # fmt: skip
+    return out, images
+
+
+def test_mme_llava_answers_map_to_the_image_names(fixtures_dir, tmp_path):
+    src, images = llava_mme_answers(fixtures_dir, tmp_path)
+    with pytest.raises(ConvertError, match=r"count\.txt:1: column 1 is '000000006040\.txt'.*image_root"):
+        CONVERTERS["mme"](src, sizes={im: [1, 1] for im in images[2:]})  # no size for the first image
+    by_sizes = CONVERTERS["mme"](src, sizes={im: [640, 480] for im in images})
+    root = tmp_path / "MME"
+    (root / "count").mkdir(parents=True)
+    for im in set(images):
+        Image.new("RGB", (4, 3)).save(root / "count" / im)
+    by_files = CONVERTERS["mme"](src, image_root=root)
+    for records in (by_sizes, by_files):
+        assert [r["image"] for r in records] == [f"count/{im}" for im in images]
+        assert [r["group"] for r in records] == [f"count/{im}" for im in images]
+        assert not any(r["image_name"].endswith(".txt") for r in records)
+    assert (by_files[0]["width"], by_files[0]["height"]) == (4, 3)

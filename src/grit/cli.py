@@ -18,30 +18,20 @@ from typing import Any, Literal
 
 import typer
 
+from grit.data.schema import GritDataError
+from grit.errors import GritUserError, InvalidValue
 from grit.models import FAMILY_MODULES
 
-
-def _user_error_types() -> tuple[type[BaseException], ...]:
-    """Exception types that mean "fix your input", not "grit has a bug"."""
-    from grit.data.schema import GritDataError
-    from grit.errors import GritUserError
-
-    known: list[type[BaseException]] = [
-        GritUserError,
-        GritDataError,  # includes the converters' ConvertError
-        ValueError,  # bad option values, unknown formats/styles/families
-        FileNotFoundError,
-        IsADirectoryError,
-        NotADirectoryError,
-        PermissionError,
-    ]
-    from grit.judge import JudgeError
-
-    known.append(JudgeError)  # the LLM judge failed after its retries: the message says why
-    loading = sys.modules.get("grit.models.loading")  # imports torch, so only look if a command loaded it
-    if loading is not None:
-        known.append(loading.ModelLoadError)
-    return tuple(known)
+# What a user can fix: grit's own errors, and a file that is missing, a folder, or not readable. Anything else
+# (a ValueError or KeyError from deep inside, say) is a bug in grit and keeps its traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    GritUserError,
+    FileNotFoundError,
+    FileExistsError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+)
 
 
 def fail(msg: str, code: int = 1) -> None:
@@ -56,11 +46,9 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except _user_error_types() as e:
+        except USER_ERRORS as e:
             if os.environ.get("GRIT_DEBUG"):
                 raise
-            from grit.data.schema import GritDataError
-
             msg = str(e).strip() or type(e).__name__
             # Data errors are a list of file:line: field lines; anything else is folded onto one line.
             fail(msg if isinstance(e, GritDataError) else " ".join(msg.split()))
@@ -111,20 +99,20 @@ def parse_opts(pairs: list[str], fn: Callable[..., Any] | None) -> dict[str, Any
         key, sep, value = pair.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or not key:
-            raise ValueError(f"--opt {pair!r}: expected key=value")
+            raise InvalidValue(f"--opt {pair!r}: expected key=value")
         param = params.get(key)
         default = param.default if param is not None else None
         annotation = str(param.annotation) if param is not None else ""
         if isinstance(default, bool) or annotation.startswith("bool"):
             word = value.strip().lower()
             if word not in TRUE_WORDS + FALSE_WORDS:
-                raise ValueError(f"--opt {key}={value}: expected true or false")
+                raise InvalidValue(f"--opt {key}={value}: expected true or false")
             opts[key] = word in TRUE_WORDS
         elif isinstance(default, int) or annotation.startswith("int"):
             try:
                 opts[key] = int(value)
             except ValueError:
-                raise ValueError(f"--opt {key}={value}: expected an integer") from None
+                raise InvalidValue(f"--opt {key}={value}: expected an integer") from None
         else:
             opts[key] = value
     return opts
@@ -226,7 +214,7 @@ def data_shapes(
         wanted = tuple(split_list(train_styles) or ())
         unknown = [s for s in wanted if s not in STYLES]
         if unknown or not wanted:
-            raise ValueError(
+            raise InvalidValue(
                 f"unknown --train-styles {unknown or train_styles!r}; known: {', '.join(STYLES)}"
             )
         path = balanced_train_set(out, train, seed, wanted, cfg)
@@ -466,7 +454,7 @@ def flags_to_overrides(args: list[str]) -> list[str]:
             key, sep, value = a[2:].partition("=")
             if not sep:
                 if i + 1 >= len(args):
-                    raise ValueError(f"option {a} needs a value")
+                    raise InvalidValue(f"option {a} needs a value")
                 value, i = args[i + 1], i + 1
             out.append(f"{key.replace('-', '_')}={value}")
         else:
@@ -499,7 +487,7 @@ def _judge(llm_judge_url: str | None, llm_judge_model: str | None, cache: Path |
     from grit.judge import LLMJudge
 
     if not llm_judge_model:
-        raise ValueError("--llm-judge-model is required with --llm-judge-url")
+        raise InvalidValue("--llm-judge-model is required with --llm-judge-url")
     return LLMJudge(llm_judge_url, llm_judge_model, cache_path=cache)
 
 
@@ -515,7 +503,7 @@ def eval_cmd(
     max_new_tokens: int = typer.Option(512, min=1),
     temperature: float = typer.Option(0.0, min=0.0, help="0: greedy decoding."),
     seed: int = typer.Option(None),
-    limit: int = typer.Option(None, help="Evaluate only the first N records."),
+    limit: int = typer.Option(None, min=1, help="Evaluate only the first N records."),
     device: str = typer.Option(None),
     dtype: str = typer.Option(None, help="float32, bfloat16 ... (default: bf16 on CUDA, fp32 on CPU)."),
     min_pixels: int = typer.Option(None, help="Qwen-style image budget: fewest pixels after resizing."),

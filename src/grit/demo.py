@@ -15,6 +15,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from grit.errors import InvalidValue
+
 DEFAULT_BASE = "checkpoints/shapes-base-3b/model"  # the shipped shapes base (BENCHMARKS.md: stage 3)
 DEFAULT_CONFIG = "configs/demo.yaml"
 DIRECT_PROMPT = "Question: {question} Answer with a single word or number."
@@ -67,7 +69,7 @@ def run_demo(opts: DemoOptions, log=print) -> dict:
     from grit.train.trainer import train
 
     if opts.ablate and opts.ablate not in ABLATIONS:
-        raise ValueError(f"--ablate must be one of {sorted(ABLATIONS)}, got {opts.ablate!r}")
+        raise InvalidValue(f"--ablate must be one of {sorted(ABLATIONS)}, got {opts.ablate!r}")
     t0 = time.time()
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)

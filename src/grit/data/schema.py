@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from grit.boxes import Box
+from grit.errors import GritUserError
 from grit.files import atomic_write
 
 # Boxes may poke out of the image by this many pixels, or this fraction of the side (annotation tools round).
@@ -36,7 +37,7 @@ OPTIONAL_STR_FIELDS = ("dataset", "split", "answer_type", "unit", "question_type
 KNOWN_FIELDS = (*REQUIRED_FIELDS, "bboxs", *OPTIONAL_FIELDS)
 
 
-class GritDataError(ValueError):
+class GritDataError(GritUserError, ValueError):
     """Invalid GRIT data; the message lists where (file:line:field) and why."""
 
 
@@ -55,6 +56,9 @@ class ValidationError:
 
 
 def errors_to_exception(errors: list[ValidationError]) -> GritDataError:
+    """One error: its own line; several: a count, then one line each (the first MAX_REPORTED_ERRORS)."""
+    if len(errors) == 1:
+        return GritDataError(str(errors[0]))
     lines = [str(e) for e in errors[:MAX_REPORTED_ERRORS]]
     if len(errors) > MAX_REPORTED_ERRORS:
         lines.append(f"... and {len(errors) - MAX_REPORTED_ERRORS} more errors")
@@ -122,11 +126,17 @@ class GritRecord:
 # ------------------------------------------------------------------------------------------- validation
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+def is_number(v: Any) -> bool:
+    """A finite int or float, not a bool (an int too large for a float is not a usable number)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
 
 
-def _as_int(v: Any) -> int | None:
+def as_int(v: Any) -> int | None:
     """An int, or an integral float (``640.0``); None for anything else."""
     if isinstance(v, bool):
         return None
@@ -141,7 +151,7 @@ def _check_box(raw: Any, width: int | None, height: int | None) -> tuple[list[fl
     """Validate one xyxy box in original pixels; returns (box, None) or (None, reason)."""
     if not isinstance(raw, (list, tuple)) or len(raw) != 4:
         return None, f"expected [x1, y1, x2, y2], got {raw!r}"
-    if not all(_is_number(v) for v in raw):
+    if not all(is_number(v) for v in raw):
         return None, f"box {raw!r} has a non-numeric or non-finite coordinate"
     x1, y1, x2, y2 = (float(v) for v in raw)
     if x1 >= x2:
@@ -184,7 +194,7 @@ def parse_record(
     if answer is not None:
         if isinstance(answer, str):
             pass
-        elif _is_number(answer):
+        elif is_number(answer):
             answer = str(answer)  # TallyQA-style integer answers; the GRIT loader does str() too
         else:
             err("answer", f"expected a string or number, got {answer!r}")
@@ -195,7 +205,7 @@ def parse_record(
     size: dict[str, int | None] = {}
     for name in ("width", "height"):
         raw = obj.get(name)
-        size[name] = _as_int(raw) if raw is not None else None
+        size[name] = as_int(raw) if raw is not None else None
         if raw is not None and (size[name] is None or size[name] <= 0):  # type: ignore[operator]
             err(name, f"expected a positive integer, got {raw!r}")
             size[name] = None
@@ -206,7 +216,7 @@ def parse_record(
     if raw_boxes is not None:
         if not isinstance(raw_boxes, list):
             err("bboxs", f"expected a list of [x1, y1, x2, y2] boxes, got {raw_boxes!r}")
-        elif raw_boxes and all(_is_number(v) for v in raw_boxes):
+        elif raw_boxes and all(is_number(v) for v in raw_boxes):
             err("bboxs", f"expected a list of boxes, got a flat list {raw_boxes!r} (wrap it: [[...]])")
         else:
             for i, rb in enumerate(raw_boxes):
@@ -224,13 +234,13 @@ def parse_record(
         optional[name] = v
     choices = obj.get("choices")
     if choices is not None:
-        if not isinstance(choices, list) or not all(isinstance(c, str) or _is_number(c) for c in choices):
+        if not isinstance(choices, list) or not all(isinstance(c, str) or is_number(c) for c in choices):
             err("choices", f"expected a list of strings, got {choices!r}")
         else:
             choices = [c if isinstance(c, str) else str(c) for c in choices]
     precision = obj.get("precision")
     if precision is not None:
-        p = _as_int(precision)
+        p = as_int(precision)
         if p is None or p < 0:
             err("precision", f"expected a non-negative integer, got {precision!r}")
         precision = p
@@ -322,6 +332,9 @@ def jsonl_lines(text: str) -> Iterator[tuple[int, Any, str | None]]:
             obj = json.loads(raw)
         except json.JSONDecodeError as e:
             yield lineno, None, f"invalid JSON: {e.msg} (column {e.colno})"
+            continue
+        except RecursionError:
+            yield lineno, None, "invalid JSON: nested too deeply"
             continue
         yield lineno, obj, None
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from grit.data.schema import jsonl_lines
+from grit.errors import GritUserError
 from grit.files import atomic_write
 
 PREDICTIONS = "predictions.jsonl"
@@ -32,7 +33,7 @@ RESUME_CHECKED = (
 )
 
 
-class PredictionsError(ValueError):
+class PredictionsError(GritUserError, ValueError):
     """A predictions file that cannot be read; the message names file and line."""
 
 

@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 from grit.boxes import Frame
+from grit.errors import InvalidValue
 from grit.models import get_family
 from grit.models.family import Family
 
@@ -43,7 +44,7 @@ def load_image(image: Image.Image | str | Path) -> Image.Image:
         with Image.open(path) as im:
             return im.convert("RGB")
     except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: cannot read the image ({e})") from e
+        raise InvalidValue(f"{path}: cannot read the image ({e})") from e
 
 
 def user_text(question: str, family: Family, prompt_style: str = "grit") -> str:
@@ -54,7 +55,7 @@ def user_text(question: str, family: Family, prompt_style: str = "grit") -> str:
         return question
     if "{question}" in prompt_style:
         return prompt_style.replace("{question}", question)
-    raise ValueError(
+    raise InvalidValue(
         f"prompt_style must be 'grit', 'vanilla' or a template containing {{question}}, got {prompt_style!r}"
     )
 

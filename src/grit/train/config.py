@@ -14,10 +14,11 @@ from typing import Any
 
 import yaml
 
+from grit.errors import GritUserError
 from grit.rewards import REGISTRY
 
 
-class ConfigError(ValueError):
+class ConfigError(GritUserError, ValueError):
     """A bad training configuration; the message names the field."""
 
 

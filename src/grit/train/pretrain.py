@@ -23,6 +23,7 @@ import torch
 from grit.boxes import union_iou
 from grit.data.shapes.pretrain_mix import DEFAULT_MIX, SHAPES_WORDS, sample
 from grit.data.shapes.world import STYLES, ShapesConfig, kinds, plural, random_scene
+from grit.errors import InvalidValue
 from grit.files import atomic_path, atomic_write
 from grit.models import family_for_model_type, get_family
 
@@ -268,7 +269,7 @@ def _set_image_order(processor, c: PretrainConfig, init: Path) -> None:
     if processor.chat_template not in (QWEN_CHAT_TEMPLATE, QWEN_CHAT_TEMPLATE_TEXT_FIRST):
         if not c.image_after_text:
             return  # another family's own template: left as it is
-        raise ValueError(f"image_after_text: supported for the Qwen families' template, not {c.family!r}")
+        raise InvalidValue(f"image_after_text: supported for the Qwen families' template, not {c.family!r}")
     processor.chat_template = want
     processor.save_pretrained(init)
 
@@ -328,7 +329,7 @@ def pretrain(
     from grit.models.tiny import build_tiny
 
     if c.vision not in ("train", "frozen-init"):
-        raise ValueError(f"vision={c.vision!r}: expected 'train' or 'frozen-init'")
+        raise InvalidValue(f"vision={c.vision!r}: expected 'train' or 'frozen-init'")
     torch.set_num_threads(c.threads)
     out = Path(c.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -360,7 +361,7 @@ def pretrain(
         missing, unexpected = model.load_state_dict(init_weights(Path(c.init_from)), strict=False)
         missing = [k for k in missing if not k.startswith("lm_head")]  # tied to the embeddings
         if missing or unexpected:
-            raise ValueError(f"--init-from {c.init_from}: missing {missing[:3]}, unexpected {unexpected[:3]}")
+            raise InvalidValue(f"--init-from {c.init_from}: missing {missing[:3]}, unexpected {unexpected[:3]}")
         log(f"weights from {c.init_from}")
     if c.vision == "frozen-init":
         for module in reinit_vision(model, c.seed):
@@ -382,7 +383,7 @@ def pretrain(
             k for k in RUN_DEFINING if saved is not None and saved.get(k, defaults[k]) != asdict(c).get(k)
         )
         if changed:
-            raise ValueError(
+            raise InvalidValue(
                 f"{state_path}: the run was started with different {', '.join(changed)} "
                 f"({', '.join(f'{k}={saved.get(k)!r}' for k in changed)}); resume with the same settings "
                 "or start a new --out folder"

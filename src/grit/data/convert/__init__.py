@@ -25,6 +25,7 @@ from grit.data.convert.viscot import (
 )
 from grit.data.convert.vsr import convert_vsr
 from grit.data.schema import ValidationError, validate_file, write_jsonl
+from grit.errors import InvalidValue
 
 CONVERTERS: dict[str, Callable[..., list[dict[str, Any]]]] = {
     "vsr": convert_vsr,
@@ -57,13 +58,13 @@ def _check_call(format: str, fn: Callable[..., Any], n_inputs: int, opts: dict[s
     variadic = any(p.kind is p.VAR_POSITIONAL for p in params)
     required = sum(1 for p in positional if p.default is p.empty) or (1 if variadic else 0)
     if n_inputs < required or (not variadic and n_inputs > len(positional)):
-        raise ValueError(
+        raise InvalidValue(
             f"wrong number of input files ({n_inputs}) for {format!r}; usage: {describe(format)}"
         )
     known = {p.name for p in params if p.kind is p.KEYWORD_ONLY}
     unknown = sorted(set(opts) - known)
     if unknown:
-        raise ValueError(f"unknown option(s) {unknown} for {format!r}; usage: {describe(format)}")
+        raise InvalidValue(f"unknown option(s) {unknown} for {format!r}; usage: {describe(format)}")
 
 
 def convert(
@@ -75,15 +76,18 @@ def convert(
 ) -> int:
     """Run the ``format`` converter on ``inputs`` and write validated GRIT jsonl to ``out`` atomically.
 
-    Returns the number of records written. Raises ``ValueError`` for an unknown format, wrong input count or
+    Returns the number of records written. Raises ``InvalidValue`` for an unknown format, wrong input count or
     unknown option, and :class:`ConvertError` / ``GritDataError`` (file + record) for bad source data.
     """
     if format not in CONVERTERS:
-        raise ValueError(f"unknown format {format!r}; choose one of {', '.join(CONVERTERS)}")
+        raise InvalidValue(f"unknown format {format!r}; choose one of {', '.join(CONVERTERS)}")
     fn = CONVERTERS[format]
     opts = {k: v for k, v in opts.items() if v is not None}
     _check_call(format, fn, len(inputs), opts)
     records = fn(*inputs, image_root=image_root, **opts)
+    if not records:  # an empty output would only fail later, in `grit data validate` or training
+        sources = ", ".join(str(p) for p in inputs)
+        raise ConvertError(f"{sources}: no {format} records to write (options {opts or 'none'}); nothing written")
     return write_jsonl(records, out)
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from grit.data.schema import GritDataError, image_size, jsonl_lines
+from grit.data.schema import GritDataError, as_int, image_size, is_number, jsonl_lines, parse_record
+from grit.errors import InvalidValue
 
 SizeSource = str | os.PathLike | Mapping[str, Any] | None
 
@@ -21,27 +22,45 @@ def fail(source: str | os.PathLike, record: object, message: str) -> ConvertErro
     """``file: record <key>: message``; line-based sources pass ``"line N"`` and get ``file:N: message``."""
     if isinstance(record, str) and record.startswith("line "):
         return ConvertError(f"{source}:{record[5:]}: {message}")
+    record = str(record).replace("\n", "\\n").replace("\r", "\\r")  # keys come from the data: one line
     return ConvertError(f"{source}: record {record}: {message}")
 
 
-def load_json(path: str | os.PathLike) -> Any:
-    """Parse a whole JSON file, turning I/O and syntax errors into a :class:`ConvertError` naming the file."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise ConvertError(f"{path}: file not found") from None
-    except json.JSONDecodeError as e:
-        raise ConvertError(f"{path}:{e.lineno}: invalid JSON: {e.msg} (column {e.colno})") from None
+def short(value: Any, limit: int = 80) -> str:
+    """``repr`` cut to ``limit`` characters, so a huge bad value still gives a one-line error."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(line number, object)`` for each non-blank line of a jsonl file."""
+def read_text(path: str | os.PathLike) -> str:
+    """The file's text; a missing, unreadable, non-UTF-8 or empty file is a :class:`ConvertError` naming it."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConvertError(f"{path}: file not found") from None
-    for lineno, obj, bad in jsonl_lines(text):
+    except UnicodeDecodeError as e:
+        raise ConvertError(f"{path}: not a UTF-8 text file ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise ConvertError(f"{path}: cannot read file: {e.strerror or e}") from None
+    if not text.strip():
+        raise ConvertError(f"{path}: empty file")
+    return text
+
+
+def load_json(path: str | os.PathLike) -> Any:
+    """Parse a whole JSON file, turning I/O and syntax errors into a :class:`ConvertError` naming the file."""
+    text = read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConvertError(f"{path}:{e.lineno}: invalid JSON: {e.msg} (column {e.colno})") from None
+    except RecursionError:
+        raise ConvertError(f"{path}: invalid JSON: nested too deeply") from None
+
+
+def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for each non-blank line of a jsonl file."""
+    for lineno, obj, bad in jsonl_lines(read_text(path)):
         if bad:
             raise ConvertError(f"{path}:{lineno}: {bad}")
         if not isinstance(obj, dict):
@@ -49,10 +68,71 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
         yield lineno, obj
 
 
-def require(obj: Mapping[str, Any], key: str, source: str | os.PathLike, record: object) -> Any:
+def load_container(path: str | os.PathLike, kind: type, what: str) -> Any:
+    """A whole-file JSON list or object (``kind``) with at least one entry; ``what`` names its entries."""
+    data = load_json(path)
+    if not isinstance(data, kind):
+        article = "an object keyed by" if kind is dict else "a list of"
+        raise fail(path, "(file)", f"expected a JSON {article} {what}, got {type(data).__name__}")
+    if not data:
+        raise fail(path, "(file)", f"no {what} (empty JSON {kind.__name__})")
+    return data
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+KINDS: dict[str, Callable[[Any], bool]] = {
+    "a string": lambda v: isinstance(v, str),
+    "a non-empty string": lambda v: isinstance(v, str) and bool(v.strip()),
+    "a JSON object": lambda v: isinstance(v, dict),
+    "a list": lambda v: isinstance(v, list),
+    "an integer": _is_int,
+    "a string or integer": lambda v: isinstance(v, str) or _is_int(v),
+    "a string or number": lambda v: isinstance(v, str) or is_number(v),
+}
+
+
+def require(
+    obj: Mapping[str, Any], key: str, source: str | os.PathLike, record: object, kind: str | None = None
+) -> Any:
+    """``obj[key]``, which must be present, not null and (when given) of ``kind``, one of :data:`KINDS`."""
     if key not in obj or obj[key] is None:
         raise fail(source, record, f"missing field {key!r}")
-    return obj[key]
+    return check(obj[key], key, source, record, kind) if kind else obj[key]
+
+
+def optional(obj: Mapping[str, Any], key: str, source: str | os.PathLike, record: object, kind: str) -> Any:
+    """``obj.get(key)``: None when absent or null, else it must be of ``kind``."""
+    value = obj.get(key)
+    return None if value is None else check(value, key, source, record, kind)
+
+
+def check(value: Any, name: str | None, source: str | os.PathLike, record: object, kind: str) -> Any:
+    """``value`` when it is of ``kind``; else an error naming field ``name`` (None: the record itself)."""
+    if not KINDS[kind](value):
+        field = f"field {name!r}: " if name else ""
+        raise fail(source, record, f"{field}expected {kind}, got {short(value)}")
+    return value
+
+
+def size_field(obj: Mapping[str, Any], key: str, source: str | os.PathLike, record: object) -> int:
+    """An image side: a positive integer (``640`` or ``640.0``); anything else names the field."""
+    value = require(obj, key, source, record)
+    size = as_int(value)
+    if size is not None and size > 0:
+        return size
+    raise fail(source, record, f"field {key!r}: expected a positive integer size, got {short(value)}")
+
+
+def checked(rec: dict[str, Any], source: str | os.PathLike, record: object) -> dict[str, Any]:
+    """A converted record that is valid GRIT data, or a :class:`ConvertError` at its SOURCE record."""
+    errors = parse_record(rec, file=str(source), line=0)[1]
+    if errors:
+        e = errors[0]
+        raise fail(source, record, f"field {e.field!r}: {e.message}" if e.field else e.message)
+    return rec
 
 
 # ------------------------------------------------------------------------------------------------ sizes
@@ -67,33 +147,33 @@ def load_sizes(sizes: SizeSource) -> dict[str, tuple[int, int]]:
     """
     if sizes is None:
         return {}
-    if not isinstance(sizes, Mapping):
-        path = Path(sizes)
-        if path.suffix == ".jsonl":
-            entries: dict[str, Any] = {}
-            for lineno, obj in iter_jsonl(path):
-                name = obj.get("image") or obj.get("img_path") or obj.get("file_name")
-                if not isinstance(name, str) or "width" not in obj or "height" not in obj:
-                    raise ConvertError(
-                        f"{path}:{lineno}: a size line needs image/img_path/file_name, width, height"
-                    )
-                entries[name] = (obj["width"], obj["height"])
-            sizes = entries
-        else:
-            sizes = load_json(path)
-            if not isinstance(sizes, Mapping):
-                raise ConvertError(f"{path}: expected a JSON object mapping image name to [width, height]")
+    if isinstance(sizes, Mapping):
+        return _size_table(((name, value, f"image {name!r}") for name, value in sizes.items()), "sizes")
+    path = Path(sizes)
+    if path.suffix != ".jsonl":
+        table = load_json(path)
+        if not isinstance(table, Mapping):
+            raise fail(path, "(file)", "expected a JSON object mapping image name to [width, height]")
+        return _size_table(((name, value, f"image {name!r}") for name, value in table.items()), path)
+    entries = []
+    for lineno, obj in iter_jsonl(path):
+        name = obj.get("image") or obj.get("img_path") or obj.get("file_name")
+        if not isinstance(name, str) or "width" not in obj or "height" not in obj:
+            raise fail(path, f"line {lineno}", "a size line needs image/img_path/file_name, width, height")
+        entries.append((name, {"width": obj["width"], "height": obj["height"]}, f"line {lineno}"))
+    return _size_table(entries, path)
+
+
+def _size_table(entries: Iterable[tuple[Any, Any, str]], source: str | os.PathLike) -> dict[str, tuple[int, int]]:
     out: dict[str, tuple[int, int]] = {}
-    for name, value in sizes.items():
+    for name, value, where in entries:
         wh = (value.get("width"), value.get("height")) if isinstance(value, Mapping) else value
         if (
             not isinstance(wh, (list, tuple))
             or len(wh) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in wh)
+            or not all(_is_int(v) and v > 0 for v in wh)
         ):
-            raise ConvertError(
-                f"sizes: image {name!r}: expected [width, height] positive ints, got {value!r}"
-            )
+            raise fail(source, where, f"expected [width, height] positive integers, got {short(value)}")
         out[str(name)] = (wh[0], wh[1])
         out.setdefault(Path(str(name)).name, (wh[0], wh[1]))
     return out
@@ -112,6 +192,8 @@ class SizeResolver:
         self._cache: dict[str, tuple[int, int]] = {}
 
     def __call__(self, image: str, source: str | os.PathLike, record: object) -> tuple[int, int]:
+        if not isinstance(image, str) or not image.strip():
+            raise fail(source, record, f"field 'image': expected a non-empty path string, got {short(image)}")
         if image in self._cache:
             return self._cache[image]
         wh = self.sizes.get(image) or self.sizes.get(Path(image).name)
@@ -137,10 +219,10 @@ class SizeResolver:
 # ------------------------------------------------------------------------------------------------ boxes
 
 
-def xywh_to_xyxy(box: Any, source: str | os.PathLike, record: object) -> list[float]:
-    """COCO / GQA ``[x, y, w, h]`` (top-left + size, pixels) → ``[x1, y1, x2, y2]``."""
-    if not isinstance(box, (list, tuple)) or len(box) != 4 or not all(_is_num(v) for v in box):
-        raise fail(source, record, f"expected a box [x, y, w, h], got {box!r}")
+def xywh_to_xyxy(box: Any, source: str | os.PathLike, record: object, name: str) -> list[float]:
+    """COCO / GQA ``[x, y, w, h]`` (top-left + size, pixels) → ``[x1, y1, x2, y2]``; ``name``: the field(s)."""
+    if not isinstance(box, (list, tuple)) or len(box) != 4 or not all(is_number(v) for v in box):
+        raise fail(source, record, f"{name}: expected a box [x, y, w, h] of numbers, got {short(box)}")
     x, y, w, h = (float(v) for v in box)
     return [x, y, x + w, y + h]
 
@@ -152,8 +234,13 @@ def clip_box(box: list[float], width: int, height: int) -> list[float] | None:
     return [x1, y1, x2, y2] if x2 > x1 and y2 > y1 else None
 
 
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+def fill_template(template: str, option: str, **values: str) -> str:
+    """``template.format(**values)``; a template asking for other fields is the user's option error."""
+    try:
+        return template.format(**values)
+    except (KeyError, IndexError, ValueError) as e:
+        keys = ", ".join("{" + k + "}" for k in values)
+        raise InvalidValue(f"option {option}={template!r}: cannot fill it ({e!r}); it may use only {keys}") from None
 
 
 def answer_kind(answer: str) -> str:

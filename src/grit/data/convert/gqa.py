@@ -18,10 +18,14 @@ from grit.data.convert.common import (
     SizeResolver,
     SizeSource,
     answer_kind,
+    check,
+    checked,
     clip_box,
     fail,
-    load_json,
+    load_container,
+    optional,
     require,
+    size_field,
     xywh_to_xyxy,
 )
 
@@ -37,6 +41,16 @@ def referenced_objects(annotations: dict[str, Any], fields: tuple[str, ...] = AN
                 if oid.strip():
                     seen.setdefault(oid.strip(), None)
     return list(seen)
+
+
+def _annotations(q: dict[str, Any], fields: tuple[str, ...], source: Path, where: str) -> dict[str, Any]:
+    """The question's ``annotations``, checked: an object of ``{token position: object id(s)}`` maps."""
+    annotations = optional(q, "annotations", source, where, "a JSON object") or {}
+    for name in fields:
+        value = optional(annotations, name, source, where, "a JSON object") or {}
+        for pos, oid in value.items():
+            check(oid, f"annotations.{name}[{pos!r}]", source, where, "a string or integer")
+    return annotations
 
 
 def _token_pos(key: str) -> int:
@@ -62,14 +76,10 @@ def convert_gqa(
     ``_questions`` (``val_balanced``).
     """
     src = Path(questions_json)
-    questions = load_json(src)
-    if not isinstance(questions, dict):
-        raise fail(src, "(file)", "expected a JSON object keyed by question id")
+    questions = load_container(src, dict, "questions")
     graphs: dict[str, Any] = {}
     if scene_graphs_json is not None:
-        graphs = load_json(scene_graphs_json)
-        if not isinstance(graphs, dict):
-            raise fail(scene_graphs_json, "(file)", "expected a JSON object keyed by image id")
+        graphs = load_container(scene_graphs_json, dict, "scene graphs")
     if isinstance(fields, str):  # from the command line: "question,answer"
         fields = tuple(f.strip() for f in fields.split(",") if f.strip())
     size_of = SizeResolver(image_root, sizes)
@@ -77,46 +87,53 @@ def convert_gqa(
     records = []
     for qid, q in questions.items():
         where = f"question {qid}"
-        if not isinstance(q, dict):
-            raise fail(src, where, "expected a JSON object")
-        image_id = str(require(q, "imageId", src, where))
+        check(q, None, src, where, "a JSON object")
+        image_id = str(require(q, "imageId", src, where, "a string or integer"))
         image = f"{image_id}.jpg"
-        answer = str(require(q, "answer", src, where))
+        answer = require(q, "answer", src, where, "a string")
+        annotations = _annotations(q, tuple(fields), src, where)
         bboxs: list[list[float]] = []
         if scene_graphs_json is not None:
             graph = graphs.get(image_id)
             if graph is None:
                 raise fail(src, where, f"image {image_id} not in scene graphs {scene_graphs_json}")
             gwhere = f"image {image_id}"
-            width = int(require(graph, "width", scene_graphs_json, gwhere))
-            height = int(require(graph, "height", scene_graphs_json, gwhere))
-            objects = graph.get("objects") or {}
-            for oid in referenced_objects(q.get("annotations") or {}, tuple(fields)):
+            check(graph, None, scene_graphs_json, gwhere, "a JSON object")
+            width = size_field(graph, "width", scene_graphs_json, gwhere)
+            height = size_field(graph, "height", scene_graphs_json, gwhere)
+            objects = optional(graph, "objects", scene_graphs_json, gwhere, "a JSON object") or {}
+            for oid in referenced_objects(annotations, tuple(fields)):
                 obj = objects.get(oid)
                 if obj is None:
-                    raise fail(src, where, f"object {oid} not in the scene graph of image {image_id}")
+                    raise fail(
+                        src,
+                        where,
+                        f"object {oid} not in the scene graph of image {image_id} in {scene_graphs_json}",
+                    )
+                owhere = f"{gwhere} object {oid}"
+                check(obj, None, scene_graphs_json, owhere, "a JSON object")
                 raw = [obj.get(k) for k in ("x", "y", "w", "h")]
-                box = clip_box(xywh_to_xyxy(raw, scene_graphs_json, f"{gwhere} object {oid}"), width, height)
+                xyxy = xywh_to_xyxy(raw, scene_graphs_json, owhere, "fields x, y, w, h")
+                box = clip_box(xyxy, width, height)
                 if box is not None:
                     bboxs.append(box)
         else:
             width, height = size_of(image, src, where)
-        types = q.get("types") or {}
-        records.append(
-            {
-                "question": require(q, "question", src, where),
-                "answer": answer,
-                "image": image,
-                "width": width,
-                "height": height,
-                "bboxs": bboxs,
-                "dataset": "gqa",
-                "split": split,
-                "answer_type": answer_kind(answer),
-                "id": qid,
-                "question_type": types.get("structural"),
-                "full_answer": q.get("fullAnswer"),
-                "detailed_type": types.get("detailed"),
-            }
-        )
+        types = optional(q, "types", src, where, "a JSON object") or {}
+        rec = {
+            "question": require(q, "question", src, where, "a string"),
+            "answer": answer,
+            "image": image,
+            "width": width,
+            "height": height,
+            "bboxs": bboxs,
+            "dataset": "gqa",
+            "split": split,
+            "answer_type": answer_kind(answer),
+            "id": qid,
+            "question_type": types.get("structural"),
+            "full_answer": q.get("fullAnswer"),
+            "detailed_type": types.get("detailed"),
+        }
+        records.append(checked(rec, src, where))
     return records

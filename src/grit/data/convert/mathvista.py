@@ -13,7 +13,17 @@ import os
 from pathlib import Path
 from typing import Any
 
-from grit.data.convert.common import SizeResolver, SizeSource, fail, load_json, require
+from grit.data.convert.common import (
+    SizeResolver,
+    SizeSource,
+    check,
+    checked,
+    fail,
+    load_container,
+    optional,
+    require,
+    size_field,
+)
 
 METADATA_FIELDS = ("language", "source", "category", "task", "context", "grade", "skills")
 
@@ -32,49 +42,47 @@ def convert_mathvista(
     field); with ``use_query=False`` the bare question is asked.
     """
     src = Path(testmini_json)
-    problems = load_json(src)
-    if not isinstance(problems, dict):
-        raise fail(src, "(file)", "expected a JSON object keyed by pid")
-    queries = load_json(query_json) if query_json is not None else {}
-    if not isinstance(queries, dict):
-        raise fail(query_json, "(file)", "expected a JSON object keyed by pid")
+    problems = load_container(src, dict, "problems keyed by pid")
+    queries = load_container(query_json, dict, "queries keyed by pid") if query_json is not None else {}
     size_of = SizeResolver(image_root, sizes)
     records = []
     for pid, p in problems.items():
         where = f"pid {pid}"
-        if not isinstance(p, dict):
-            raise fail(src, where, "expected a JSON object")
-        raw_question = require(p, "question", src, where)
+        check(p, None, src, where, "a JSON object")
+        raw_question = require(p, "question", src, where, "a string")
         question = raw_question
         if use_query:
-            question = queries.get(pid, p.get("query"))
+            if pid in queries:
+                question = check(queries[pid], None, query_json, f"pid {pid}", "a string")
+            else:
+                question = optional(p, "query", src, where, "a string")
             if question is None:
                 hint = f" in {query_json}" if query_json is not None else " (pass query.json)"
                 raise fail(src, where, f"no query for this pid{hint}; or use use_query=False")
-        meta = p.get("metadata") or {}
-        image = require(p, "image", src, where)
-        if meta.get("img_width") and meta.get("img_height"):
-            width, height = int(meta["img_width"]), int(meta["img_height"])
+        meta = optional(p, "metadata", src, where, "a JSON object") or {}
+        image = require(p, "image", src, where, "a non-empty string")
+        if meta.get("img_width") is not None and meta.get("img_height") is not None:
+            width = size_field(meta, "img_width", src, f"{where} metadata")
+            height = size_field(meta, "img_height", src, f"{where} metadata")
         else:
             width, height = size_of(image, src, where)
-        records.append(
-            {
-                "question": question,
-                "answer": str(require(p, "answer", src, where)),
-                "image": image,
-                "width": width,
-                "height": height,
-                "bboxs": [],
-                "dataset": "mathvista",
-                "split": meta.get("split"),
-                "choices": p.get("choices"),
-                "answer_type": p.get("answer_type"),
-                "precision": p.get("precision"),
-                "unit": p.get("unit"),
-                "id": p.get("pid", pid),
-                "question_type": p.get("question_type"),
-                "raw_question": raw_question,
-                **{k: meta.get(k) for k in METADATA_FIELDS},
-            }
-        )
+        rec = {
+            "question": question,
+            "answer": str(require(p, "answer", src, where, "a string or number")),
+            "image": image,
+            "width": width,
+            "height": height,
+            "bboxs": [],
+            "dataset": "mathvista",
+            "split": meta.get("split"),
+            "choices": p.get("choices"),
+            "answer_type": p.get("answer_type"),
+            "precision": p.get("precision"),
+            "unit": p.get("unit"),
+            "id": p.get("pid", pid),
+            "question_type": p.get("question_type"),
+            "raw_question": raw_question,
+            **{k: meta.get(k) for k in METADATA_FIELDS},
+        }
+        records.append(checked(rec, src, where))
     return records

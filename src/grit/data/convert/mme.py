@@ -10,10 +10,13 @@ Questions are kept verbatim (some lack the "?" before " Please answer yes or no.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from grit.data.convert.common import ConvertError, SizeResolver, SizeSource, fail
+from grit.data.convert.common import SizeResolver, SizeSource, fail, read_text
+
+IMAGE_SUFFIXES = (".jpg", ".png", ".jpeg", ".JPG", ".PNG", ".JPEG")
 
 
 def _image_rel(subtask: str, name: str, image_root: Path | None) -> str:
@@ -24,6 +27,18 @@ def _image_rel(subtask: str, name: str, image_root: Path | None) -> str:
             if (image_root / rel).is_file():
                 return rel
     return candidates[0]
+
+
+def _real_image_name(stem: str, subtask: str, image_root: Path | None, known: Iterable[str]) -> str | None:
+    """The image behind a LLaVA result's ``<stem>.txt``: a file ``<stem>.<jpg|png...>`` under ``image_root``
+    (beside the txt or in ``images/``), else a key of the caller's sizes with that stem; None when not found."""
+    if image_root is not None:
+        for folder in (image_root / subtask, image_root / subtask / "images"):
+            for suffix in IMAGE_SUFFIXES:
+                if (folder / f"{stem}{suffix}").is_file():
+                    return f"{stem}{suffix}"
+    names = sorted({Path(k).name for k in known if Path(k).stem == stem and Path(k).suffix in IMAGE_SUFFIXES})
+    return names[0] if len(names) == 1 else None
 
 
 def convert_mme(
@@ -43,10 +58,7 @@ def convert_mme(
     for path in paths:
         p = Path(path)
         subtask = p.stem
-        try:
-            lines = p.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            raise ConvertError(f"{p}: file not found") from None
+        lines = read_text(p).splitlines()
         rows = []
         for lineno, raw in enumerate(lines, start=1):
             if not raw.strip():
@@ -55,6 +67,18 @@ def convert_mme(
             if len(cols) < 3:
                 raise fail(p, f"line {lineno}", f"expected 'image<TAB>question<TAB>answer', got {raw!r}")
             name, question, answer = cols[0].strip(), cols[1].strip(), cols[2].strip()
+            if not name or not question:
+                raise fail(p, f"line {lineno}", f"empty {'image name' if not name else 'question'} in {raw!r}")
+            if name.endswith(".txt"):  # LLaVA's MME answers name the question file, not the image
+                real = _real_image_name(name[:-4], subtask, root, size_of.sizes)
+                if real is None:
+                    raise fail(
+                        p,
+                        f"line {lineno}",
+                        f"column 1 is {name!r}, a question file (LLaVA's MME answers), not an image; pass "
+                        "image_root (MME_Benchmark_release_version) or sizes keyed by image name to find it",
+                    )
+                name = real
             if answer not in ("Yes", "No"):
                 raise fail(p, f"line {lineno}", f"ground truth must be Yes or No, got {answer!r}")
             rows.append((lineno, name, question, answer))

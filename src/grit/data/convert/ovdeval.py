@@ -15,7 +15,17 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from grit.data.convert.common import clip_box, fail, load_json, require, xywh_to_xyxy
+from grit.data.convert.common import (
+    check,
+    checked,
+    clip_box,
+    fail,
+    fill_template,
+    load_container,
+    require,
+    size_field,
+    xywh_to_xyxy,
+)
 
 DEFAULT_TEMPLATE = 'Locate "{label}" in the image.'
 
@@ -36,21 +46,23 @@ def convert_ovdeval(
     the label. Boxes xywh → xyxy, clipped to the image.
     """
     src = Path(annotation_json)
-    data = load_json(src)
-    if not isinstance(data, dict):
-        raise fail(src, "(file)", "expected a COCO-style JSON object")
+    data = load_container(src, dict, "COCO-style sections (images, annotations, categories)")
     subtask = subtask or src.stem
     categories = {}
-    for c in require(data, "categories", src, "(file)"):
-        categories[require(c, "id", src, f"category {c}")] = require(c, "name", src, f"category {c}")
+    for i, c in enumerate(require(data, "categories", src, "(file)", "a list")):
+        check(c, None, src, f"category {i}", "a JSON object")
+        cid = require(c, "id", src, f"category {i}", "a string or integer")
+        categories[cid] = require(c, "name", src, f"category {cid}", "a non-empty string")
     images = {}
-    for im in require(data, "images", src, "(file)"):
-        images[require(im, "id", src, f"image {im}")] = im
+    for i, im in enumerate(require(data, "images", src, "(file)", "a list")):
+        check(im, None, src, f"image {i}", "a JSON object")
+        images[require(im, "id", src, f"image {i}", "a string or integer")] = im
     groups: dict[tuple[Any, Any], list[dict[str, Any]]] = defaultdict(list)
-    for i, ann in enumerate(require(data, "annotations", src, "(file)")):
+    for i, ann in enumerate(require(data, "annotations", src, "(file)", "a list")):
+        check(ann, None, src, f"annotation {i}", "a JSON object")
         where = f"annotation {ann.get('id', i)}"
-        image_id = require(ann, "image_id", src, where)
-        category_id = require(ann, "category_id", src, where)
+        image_id = require(ann, "image_id", src, where, "a string or integer")
+        category_id = require(ann, "category_id", src, where, "a string or integer")
         if image_id not in images:
             raise fail(src, where, f"image_id {image_id} not in images")
         if category_id not in categories:
@@ -63,32 +75,34 @@ def convert_ovdeval(
             continue
         im = images[image_id]
         where = f"image {image_id} category {category_id}"
-        width = int(require(im, "width", src, where))
-        height = int(require(im, "height", src, where))
+        width = size_field(im, "width", src, f"image {image_id}")
+        height = size_field(im, "height", src, f"image {image_id}")
+        file_name = require(im, "file_name", src, f"image {image_id}", "a non-empty string")
         label = categories[category_id]
         bboxs = []
         for ann in anns:
-            box = clip_box(xywh_to_xyxy(require(ann, "bbox", src, where), src, where), width, height)
+            awhere = f"annotation {ann.get('id', '?')}"
+            xyxy = xywh_to_xyxy(require(ann, "bbox", src, awhere), src, awhere, "field 'bbox'")
+            box = clip_box(xyxy, width, height)
             if box is not None:
                 bboxs.append(box)
         if not bboxs:
             continue  # degenerate annotation: nothing to ground
-        records.append(
-            {
-                "question": template.format(label=label),
-                "answer": label,
-                "image": f"{subtask}/{require(im, 'file_name', src, where)}",
-                "width": width,
-                "height": height,
-                "bboxs": bboxs,
-                "dataset": "ovdeval",
-                "split": split,
-                "answer_type": "box",
-                "id": f"{subtask}-{image_id}-{category_id}",
-                "question_type": subtask,
-                "image_id": image_id,
-                "category_id": category_id,
-                "neg_text": im.get("neg_text"),
-            }
-        )
+        rec = {
+            "question": fill_template(template, "template", label=label),
+            "answer": label,
+            "image": f"{subtask}/{file_name}",
+            "width": width,
+            "height": height,
+            "bboxs": bboxs,
+            "dataset": "ovdeval",
+            "split": split,
+            "answer_type": "box",
+            "id": f"{subtask}-{image_id}-{category_id}",
+            "question_type": subtask,
+            "image_id": image_id,
+            "category_id": category_id,
+            "neg_text": im.get("neg_text"),
+        }
+        records.append(checked(rec, src, where))
     return records

@@ -15,7 +15,18 @@ import os
 from pathlib import Path
 from typing import Any
 
-from grit.data.convert.common import SizeResolver, SizeSource, fail, load_json, require
+from grit.data.convert.common import (
+    SizeResolver,
+    SizeSource,
+    check,
+    checked,
+    fail,
+    load_container,
+    optional,
+    require,
+    short,
+)
+from grit.errors import InvalidValue
 
 
 def convert_tallyqa(
@@ -32,39 +43,36 @@ def convert_tallyqa(
     (the GRIT counting reward keys on it); ``split`` defaults to the file stem.
     """
     if subset not in (None, "simple", "complex"):
-        raise ValueError(f"subset must be None, 'simple' or 'complex', got {subset!r}")
+        raise InvalidValue(f"subset must be None, 'simple' or 'complex', got {subset!r}")
     src = Path(path)
-    items = load_json(src)
-    if not isinstance(items, list):
-        raise fail(src, "(file)", "expected a JSON list of questions")
+    items = load_container(src, list, "questions")
     size_of = SizeResolver(image_root, sizes)
     records = []
     for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise fail(src, index, "expected a JSON object")
-        where = f"{index} (question_id {item.get('question_id')})"
+        check(item, None, src, index, "a JSON object")
+        qid = optional(item, "question_id", src, index, "a string or integer")
+        where = f"{index} (question_id {qid})"
         answer = require(item, "answer", src, where)
         if isinstance(answer, bool) or not isinstance(answer, int) or answer < 0:
-            raise fail(src, where, f"field 'answer' must be a non-negative integer count, got {answer!r}")
+            raise fail(src, where, f"field 'answer' must be a non-negative integer count, got {short(answer)}")
         simple = item.get("issimple")
         if subset is not None and bool(simple) != (subset == "simple"):
             continue
-        image = require(item, "image", src, where)
+        image = require(item, "image", src, where, "a non-empty string")
         width, height = size_of(image, src, where)
-        records.append(
-            {
-                "question": require(item, "question", src, where),
-                "answer": str(answer),
-                "image": image,
-                "width": width,
-                "height": height,
-                "bboxs": [],
-                "dataset": "tallyqa",
-                "split": split or src.stem,
-                "answer_type": "integer",
-                "id": item.get("question_id", index),
-                "issimple": simple,
-                "data_source": item.get("data_source"),
-            }
-        )
+        rec = {
+            "question": require(item, "question", src, where, "a non-empty string"),
+            "answer": str(answer),
+            "image": image,
+            "width": width,
+            "height": height,
+            "bboxs": [],
+            "dataset": "tallyqa",
+            "split": split or src.stem,
+            "answer_type": "integer",
+            "id": index if qid is None else qid,
+            "issimple": simple,
+            "data_source": item.get("data_source"),
+        }
+        records.append(checked(rec, src, where))
     return records

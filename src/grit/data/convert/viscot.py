@@ -24,12 +24,17 @@ from grit.data.convert.common import (
     SizeResolver,
     SizeSource,
     answer_kind,
+    check,
+    checked,
     fail,
     iter_jsonl,
-    load_json,
+    load_container,
+    optional,
     require,
+    short,
+    size_field,
 )
-from grit.data.schema import GritRecord
+from grit.data.schema import GritRecord, is_number
 
 BOX_PROMPT = (
     " Please provide the bounding box coordinate of the region that can help you answer the question better."
@@ -69,6 +74,8 @@ def _parse_numbers(text: str, source: Path, record: object, what: str) -> list[f
         nums = [float(t) for t in text.split(",")]
     except ValueError:
         raise fail(source, record, f"cannot parse {what} [{text}]") from None
+    if not all(is_number(v) for v in nums):
+        raise fail(source, record, f"{what} [{text}] has a non-finite number")
     if len(nums) != 4:
         raise fail(source, record, f"{what} [{text}] does not have 4 numbers")
     return nums
@@ -77,14 +84,33 @@ def _parse_numbers(text: str, source: Path, record: object, what: str) -> list[f
 # ------------------------------------------------------------------------------------------ converters
 
 
-def _load_det(path: Path) -> dict[Any, dict[str, Any]]:
-    det: dict[Any, dict[str, Any]] = {}
+def _load_det(path: Path) -> dict[Any, tuple[int, dict[str, Any]]]:
+    """question_id → (line, det record) with the box as 4 floats and the size as positive ints."""
+    det: dict[Any, tuple[int, dict[str, Any]]] = {}
     for lineno, obj in iter_jsonl(path):
-        qid = require(obj, "question_id", path, f"line {lineno}")
-        for key in ("bbox", "width", "height"):
-            require(obj, key, path, f"line {lineno} (question_id {qid})")
-        det[qid] = obj
+        where = f"line {lineno}"
+        qid = require(obj, "question_id", path, where, "a string or integer")
+        box = require(obj, "bbox", path, where)
+        if not isinstance(box, list) or len(box) != 4 or not all(is_number(v) for v in box):
+            raise fail(path, where, f"field 'bbox': expected [x1, y1, x2, y2] numbers, got {short(box)}")
+        width, height = size_field(obj, "width", path, where), size_field(obj, "height", path, where)
+        expression = optional(obj, "expression", path, where, "a string")
+        det[qid] = (lineno, {"bbox": [float(v) for v in box], "width": width, "height": height,
+                             "expression": expression})  # fmt: skip
     return det
+
+
+def _turns(convs: Any, source: Path, where: str) -> tuple[list[str], list[str]]:
+    """The human and gpt texts of a LLaVA conversation list, each turn checked."""
+    check(convs, "conversations", source, where, "a list")
+    turns: dict[str, list[str]] = {"human": [], "gpt": []}
+    for i, turn in enumerate(convs):
+        name = f"conversations[{i}]"
+        check(turn, name, source, where, "a JSON object")
+        speaker = optional(turn, "from", source, where, "a string")
+        if speaker in turns:
+            turns[speaker].append(require(turn, "value", source, where, "a string"))
+    return turns["human"], turns["gpt"]
 
 
 def convert_viscot(
@@ -103,49 +129,55 @@ def convert_viscot(
     ``id`` is Visual-CoT's ``question_id`` (not the list index: ids have gaps).
     """
     src = Path(benchmark_json)
-    items = load_json(src)
-    if not isinstance(items, list):
-        raise fail(src, "(file)", "expected a JSON list of benchmark items")
+    items = load_container(src, list, "benchmark items")
     det = _load_det(Path(det_jsonl)) if det_jsonl is not None else {}
     size_of = SizeResolver(image_root, sizes)
     records = []
     for index, item in enumerate(items):
-        qid = item.get("question_id", index) if isinstance(item, dict) else index
-        where = f"{index} (question_id {qid})"
         if not isinstance(item, dict):
-            raise fail(src, where, "expected a JSON object")
+            raise fail(src, index, f"expected a JSON object, got {short(item)}")
+        qid = optional(item, "question_id", src, index, "a string or integer")
+        qid = index if qid is None else qid
+        where = f"{index} (question_id {qid})"
         images = require(item, "image", src, where)
-        images = [images] if isinstance(images, str) else list(images)
+        images = [images] if isinstance(images, str) else images
+        if not isinstance(images, list) or not images or not all(isinstance(e, str) for e in images):
+            raise fail(src, where, f"field 'image': expected a path or a list of paths, got {short(images)}")
         image = images[0].split("###")[0]
         hash_box = None
         for entry in images:
             m = _HASH_BOX.search(entry)
             if m:
-                hash_box = _parse_numbers(m.group(1), src, where, "### box")
-        convs = require(item, "conversations", src, where)
-        humans = [c.get("value", "") for c in convs if c.get("from") == "human"]
-        gpts = [c.get("value", "") for c in convs if c.get("from") == "gpt"]
+                hash_box = _parse_numbers(m.group(1), src, where, "field 'image': ### box")
+        humans, gpts = _turns(require(item, "conversations", src, where), src, where)
         if not humans or len(gpts) < 2:
-            raise fail(src, where, "expected human question, gpt box, human, gpt answer turns")
+            raise fail(
+                src, where, "field 'conversations': expected human question, gpt box, human, gpt answer turns"
+            )
         question = humans[0].replace("<image>", "").strip()
         question = question.removesuffix(BOX_PROMPT.strip()).strip()
         answer = gpts[-1].strip()
         m = _GPT_BOX.match(gpts[0])
-        gpt_box = _parse_numbers(m.group(1), src, where, "gpt box") if m else None
+        gpt_box = _parse_numbers(m.group(1), src, where, "field 'conversations': gpt box") if m else None
 
-        d = det.get(qid)
-        if det_jsonl is not None and d is None:
+        found = det.get(qid)
+        if det_jsonl is not None and found is None:
             raise fail(src, where, f"question_id {qid} not found in {det_jsonl}")
-        if d is not None:
-            width, height = int(d["width"]), int(d["height"])
-            box = [float(v) for v in d["bbox"]]
-            if d.get("expression") is not None and d["expression"].strip() != question:
+        if found is not None:
+            det_line, d = found
+            det_where = f"{det_jsonl}:{det_line}"
+            width, height, box = d["width"], d["height"], d["bbox"]
+            if d["expression"] is not None and d["expression"].strip() != question:
                 raise fail(
-                    src, where, f"question {question!r} differs from det expression {d['expression']!r}"
+                    src,
+                    where,
+                    f"question {short(question)} differs from the expression {short(d['expression'])} "
+                    f"at {det_where}",
                 )
             if hash_box is not None and [int(v) for v in box] != [int(v) for v in hash_box]:
-                raise fail(src, where, f"### box {hash_box} is not the truncated det box {box}")
+                raise fail(src, where, f"### box {hash_box} is not the truncated det box {box} at {det_where}")
         else:
+            det_where = None
             width, height = size_of(image, src, where)
             if hash_box is not None:
                 box = hash_box
@@ -155,29 +187,29 @@ def convert_viscot(
                 raise fail(src, where, "no ground-truth box (no ### box, no gpt box, no det file)")
         if check_gpt_box and gpt_box is not None:
             # hash boxes are truncated to int, so allow 1 px on top of the 3-decimal rounding
-            tol = 0.0005 * max(width, height) + (1.0 if d is None and hash_box is not None else 0.0) + 1e-6
+            tol = 0.0005 * max(width, height) + (1.0 if found is None and hash_box is not None else 0.0) + 1e-6
             back = box_from_expand2square(gpt_box, width, height)
             if max(abs(a - b) for a, b in zip(back, box, strict=True)) > tol:
+                against = f" (det box and size from {det_where})" if det_where else ""
                 raise fail(
                     src,
                     where,
                     f"gpt box {gpt_box} maps to {[round(v, 2) for v in back]} px, not the ground truth {box} "
-                    f"(image {width}x{height}); wrong image size?",
+                    f"(image {width}x{height}){against}; wrong image size?",
                 )
-        records.append(
-            {
-                "question": question,
-                "answer": answer,
-                "image": Path(image).name if basename else image,
-                "width": width,
-                "height": height,
-                "bboxs": [box],
-                "dataset": item.get("dataset") or src.stem,
-                "split": item.get("split"),
-                "answer_type": answer_kind(answer),
-                "id": qid,
-            }
-        )
+        rec = {
+            "question": question,
+            "answer": answer,
+            "image": Path(image).name if basename else image,
+            "width": width,
+            "height": height,
+            "bboxs": [box],
+            "dataset": item.get("dataset") or src.stem,
+            "split": item.get("split"),
+            "answer_type": answer_kind(answer),
+            "id": qid,
+        }
+        records.append(checked(rec, src, where))
     return records
 
 

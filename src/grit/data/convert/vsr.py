@@ -12,7 +12,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-from grit.data.convert.common import SizeResolver, SizeSource, fail, iter_jsonl, require
+from grit.data.convert.common import (
+    SizeResolver,
+    SizeSource,
+    checked,
+    fail,
+    fill_template,
+    iter_jsonl,
+    require,
+    short,
+)
 
 DEFAULT_TEMPLATE = "Is it true that {caption}?"
 
@@ -44,28 +53,25 @@ def convert_vsr(
         p = Path(path)
         for lineno, obj in iter_jsonl(p):
             where = f"line {lineno}"
-            image = require(obj, "image", p, where)
-            caption = require(obj, "caption", p, where)
+            image = require(obj, "image", p, where, "a non-empty string")
+            caption = require(obj, "caption", p, where, "a non-empty string")
             label = require(obj, "label", p, where)
-            if label not in (0, 1):
-                raise fail(p, where, f"field 'label' must be 0 or 1, got {label!r}")
-            if not isinstance(caption, str) or not caption.strip():
-                raise fail(p, where, f"field 'caption' must be a non-empty string, got {caption!r}")
+            if isinstance(label, bool) or label not in (0, 1):
+                raise fail(p, where, f"field 'label' must be 0 or 1, got {short(label)}")
             width, height = size_of(image, p, where)
-            records.append(
-                {
-                    "question": template.format(caption=caption_to_statement(caption)),
-                    "answer": "Yes" if int(label) == 1 else "No",
-                    "image": image,
-                    "width": width,
-                    "height": height,
-                    "bboxs": [],
-                    "dataset": "vsr",
-                    "split": split or p.stem,
-                    "answer_type": "yes/no",
-                    "id": f"{p.parent.name}-{p.stem}-{lineno}",
-                    "caption": caption,
-                    "relation": obj.get("relation"),
-                }
-            )
+            rec = {
+                "question": fill_template(template, "template", caption=caption_to_statement(caption)),
+                "answer": "Yes" if int(label) == 1 else "No",
+                "image": image,
+                "width": width,
+                "height": height,
+                "bboxs": [],
+                "dataset": "vsr",
+                "split": split or p.stem,
+                "answer_type": "yes/no",
+                "id": f"{p.parent.name}-{p.stem}-{lineno}",
+                "caption": caption,
+                "relation": obj.get("relation"),
+            }
+            records.append(checked(rec, p, where))
     return records

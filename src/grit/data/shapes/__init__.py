@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 from grit.data.shapes.world import STYLE_BENCHMARK, STYLES, ShapesConfig
+from grit.errors import InvalidValue
 from grit.files import atomic_write
 
 
@@ -50,7 +51,7 @@ def generate_split(
     styles = styles or list(STYLES)
     unknown = [s for s in styles if s not in STYLES]
     if unknown:
-        raise ValueError(f"unknown shapes styles {unknown}; known: {', '.join(STYLES)}")
+        raise InvalidValue(f"unknown shapes styles {unknown}; known: {', '.join(STYLES)}")
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     paths = {}
@@ -80,7 +81,7 @@ def balanced_train_set(
     cfg = cfg or ShapesConfig()
     unknown = [s for s in styles if s not in STYLES]
     if unknown or not styles:
-        raise ValueError(f"unknown shapes styles {unknown or styles}; known: {', '.join(STYLES)}")
+        raise InvalidValue(f"unknown shapes styles {unknown or styles}; known: {', '.join(STYLES)}")
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     rng = random.Random(f"{seed}-train")

@@ -22,6 +22,8 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw
 
+from grit.errors import InvalidValue
+
 COLOR_RGB = {
     "red": (225, 30, 30),
     "green": (30, 190, 40),
@@ -49,19 +51,19 @@ class ShapesConfig:
 
     def __post_init__(self) -> None:
         if self.grid < 1 or self.image_size < 1:
-            raise ValueError(f"grid ({self.grid}) and image_size ({self.image_size}) must be positive")
+            raise InvalidValue(f"grid ({self.grid}) and image_size ({self.image_size}) must be positive")
         if self.image_size % self.grid:
-            raise ValueError(f"image_size {self.image_size} is not a multiple of grid {self.grid}")
+            raise InvalidValue(f"image_size {self.image_size} is not a multiple of grid {self.grid}")
         if not 0 < self.object_size <= self.cell:
-            raise ValueError(f"object_size {self.object_size} must be in 1..{self.cell} (the cell size)")
+            raise InvalidValue(f"object_size {self.object_size} must be in 1..{self.cell} (the cell size)")
         if not 1 <= self.max_objects <= self.grid * self.grid:
-            raise ValueError(f"max_objects must be in 1..{self.grid * self.grid}")
+            raise InvalidValue(f"max_objects must be in 1..{self.grid * self.grid}")
         unknown = [c for c in self.colors if c not in COLOR_RGB]
         if unknown:
-            raise ValueError(f"unknown colours {unknown}; known: {sorted(COLOR_RGB)}")
+            raise InvalidValue(f"unknown colours {unknown}; known: {sorted(COLOR_RGB)}")
         unknown = [s for s in self.shapes if s not in ("circle", "square", "triangle")]
         if unknown:
-            raise ValueError(f"unknown shapes {unknown}; known: circle, square, triangle")
+            raise InvalidValue(f"unknown shapes {unknown}; known: circle, square, triangle")
 
 
 @dataclass(frozen=True)

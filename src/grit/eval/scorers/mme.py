@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from grit.errors import GritUserError
+
 MME_PERCEPTION = [
     "existence",
     "count",
@@ -27,7 +29,7 @@ MME_PERCEPTION = [
 MME_COGNITION = ["commonsense_reasoning", "numerical_calculation", "text_translation", "code_reasoning"]
 
 
-class MMEFormatError(ValueError):
+class MMEFormatError(GritUserError, ValueError):
     """A malformed MME result line (names file and line)."""
 
 
