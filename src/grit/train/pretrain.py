@@ -53,9 +53,8 @@ class PretrainConfig:
     # Warm start: the weights (and tokenizer) of an earlier pretraining run folder or a model folder; the
     # optimiser and schedule start fresh. A second stage with a new mixture is a new run, not a resume.
     init_from: str | None = None
-    # "train", or "frozen-init": the vision tower (encoder + merger) kept at its random initialisation. Measured:
-    # visual tokens of the random tower tell the 7 cell kinds apart perfectly (linear probe), those of the
-    # tower trained for 15,000 steps only 93% (circle vs square 65%): training collapsed the shape features.
+    # "train", or "frozen-init": the vision tower (encoder + merger) kept at its random initialisation, whose
+    # visual tokens already tell shapes apart; training the tiny tower collapsed its shape features.
     vision: str = "train"
     # The chat template puts each user turn's text before its image, so the visual tokens can attend to the
     # question (Qwen families; see QWEN_CHAT_TEMPLATE_TEXT_FIRST). Saved with the model: every command then

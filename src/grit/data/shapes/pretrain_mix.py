@@ -103,7 +103,7 @@ def sample(kind: str, rng: random.Random, cfg: ShapesConfig) -> tuple[Scene, str
     if kind == "ground":
         scene = random_scene(rng, cfg, rng.randint(1, cfg.max_objects) if rng.random() < 0.9 else 0)
         # Ask mostly about objects that are there: with random queries most answers would be "[]" and a
-        # model can score well by ignoring the image (measured: "[]" for every query after 1,000 steps).
+        # model could score well by ignoring the image and always answering "[]".
         if scene.objects and rng.random() < 0.75:
             o = rng.choice(scene.objects)
             color, shape = o.color, o.shape
@@ -123,9 +123,8 @@ def sample(kind: str, rng: random.Random, cfg: ShapesConfig) -> tuple[Scene, str
         return scene, verb.format(w=what), boxes_json(objs, cfg)
     if kind == "shape":
         # The one question answered by an object's shape alone, about an object picked by colour (colour is
-        # learnt early; shape was not: a linear probe of the step-15,000 visual tokens told circles from
-        # squares 65% of the time, so "Locate every red circle" could not bind). One object, or one of its
-        # colour among others, makes the answer depend on a single visual token's shape features.
+        # learnt early, shape is not, and without it "Locate every red triangle" cannot bind). One object, or
+        # one of its colour among others, makes the answer depend on a single visual token's shape features.
         color, shape = rng.choice(kinds(cfg))
         n_other = 0 if rng.random() < 0.5 else rng.randint(1, cfg.max_objects - 1)
         scene = scene_with(rng, cfg, [(color, shape)], 1 + n_other, forbid=lambda c, s: c == color)

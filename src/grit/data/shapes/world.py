@@ -1,13 +1,13 @@
 """The shapes world: seeded scenes of coloured shapes and questions in the styles of GRIT's benchmarks.
 
 Defaults (84 px images, a 3x3 grid of 28 px cells, 3 colours x 2 shapes, at most 5 objects, counts 0-4,
-a position-coded background) are the world a ~2M-parameter model could measurably learn to ground on two
-CPU cores (see shared/reference/shapes-feasibility.md: bigger worlds stayed at blind level). The shapes are
-triangles and squares, not circles: a 20 px circle differs from a square only in its corners (21% of its
-pixels), and after 400 steps of shape questions a tiny model told circles from squares 88% of the time
-(75% among other objects) against 100% (94%) for triangles, which cover half the pixels of a square. Each 28 px
-cell is exactly one Qwen2.5-VL visual token, each object sits centred in its own cell, and the background's
-red channel grows with x and its green channel with y, so every visual token carries its absolute position.
+a position-coded background) are kept small: a ~2M-parameter model learns to ground in them on two CPU cores,
+in bigger worlds it stayed at blind level.
+The shapes are triangles and squares, not circles: a 20 px circle differs from a square only in its corners,
+a triangle in half its pixels, which a tiny model tells apart far more easily (docs/shapes-base-history.md,
+stage 1). Each 28 px cell is exactly one Qwen2.5-VL visual token, each object sits centred in its own cell, and
+the background's red channel grows with x and its green channel with y, so every visual token carries its
+absolute position.
 
 Every question carries the ground-truth boxes of the objects it is about (original pixels, xyxy), so the
 records are ordinary GRIT jsonl and every other command works on them unchanged.

@@ -4,7 +4,7 @@ then plain string equality. Their extraction asks GPT; ours is rule-based (:func
 everything after extraction follows the official semantics, including integer truncation, Python's rounding
 and the Levenshtein fallback for multiple choice.
 
-See shared/fixtures/SCORING.md for the full description; tests reproduce official verdicts line by line.
+tests/test_scoring.py reproduces official verdicts line by line on real benchmark records.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 (stdlib only): a yes/no parse of the first characters of each response, accuracy per subtask, acc+ per image
 (both of its two questions right), score = acc × 100 + acc+ × 100.
 
-See shared/fixtures/SCORING.md for the full description; tests reproduce official verdicts line by line.
+tests/test_scoring.py reproduces official verdicts line by line on real benchmark records.
 """
 
 from __future__ import annotations
