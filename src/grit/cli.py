@@ -514,7 +514,9 @@ def eval_cmd(
         None, help="OpenAI-compatible base URL of an LLM judge (key: OPENAI_API_KEY)."
     ),
     llm_judge_model: str = typer.Option(None),
-    llm_judge_cache: Path = typer.Option(None),
+    llm_judge_cache: Path = typer.Option(
+        None, help="Verdict cache (JSON lines, appended; runs and processes may share it)."
+    ),
 ) -> None:
     """Evaluate a model on GRIT jsonl sets (resumable: rerun the same command after an interruption)."""
     from grit.eval.run import evaluate
