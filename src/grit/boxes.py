@@ -14,7 +14,7 @@ the code never does ad-hoc scaling. Boxes are always ``xyxy`` (x1, y1, x2, y2) w
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 # Qwen2-VL image processor constants (patch 14 x spatial merge 2 = one visual token per 28x28 pixels).
@@ -98,6 +98,10 @@ def smart_resize(
     return h_bar, w_bar
 
 
+FRAME_KINDS = ("pixels", "norm", "resized")
+FRAME_FIELDS = ("kind", "image_width", "image_height", "extent_x", "extent_y")
+
+
 @dataclass(frozen=True)
 class Frame:
     """A coordinate space for boxes, tied to one original image of ``image_width`` x ``image_height``.
@@ -134,6 +138,39 @@ class Frame:
         """Absolute pixels on the processor-resized image (Qwen2-VL, Qwen2.5-VL)."""
         rh, rw = smart_resize(height, width, factor=factor, min_pixels=min_pixels, max_pixels=max_pixels)
         return cls("resized", width, height, float(rw), float(rh))
+
+    def to_dict(self) -> dict[str, str | int | float]:
+        """The frame as plain data, for a datasets column, a verl parquet row or JSON."""
+        return {
+            "kind": self.kind,
+            "image_width": self.image_width,
+            "image_height": self.image_height,
+            "extent_x": self.extent_x,
+            "extent_y": self.extent_y,
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> Frame:
+        """The inverse of :meth:`to_dict`; ``ValueError`` naming the first missing or unusable field."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"a frame is a mapping of {', '.join(FRAME_FIELDS)}, got {type(data).__name__}")
+        vals: list[object] = []
+        for name in FRAME_FIELDS:
+            if data.get(name) is None:
+                raise ValueError(f"frame field {name!r} is missing")
+            v = data[name]
+            if name == "kind":
+                if v not in FRAME_KINDS:
+                    raise ValueError(f"frame field 'kind' is {v!r}, not one of {', '.join(FRAME_KINDS)}")
+            else:
+                try:
+                    v = (int if name.startswith("image_") else float)(v)  # type: ignore[call-overload]
+                except (TypeError, ValueError, OverflowError):
+                    raise ValueError(f"frame field {name!r} is {v!r}, not a number") from None
+                if not 0 < v < math.inf:
+                    raise ValueError(f"frame field {name!r} is {v!r}, not a positive size")
+            vals.append(v)
+        return cls(*vals)  # type: ignore[arg-type]
 
     @property
     def _sx(self) -> float:

@@ -173,6 +173,27 @@ def data_validate(
     typer.echo(f"ok: {len(files)} file(s), {n_records} records")
 
 
+@data_app.command("export")
+def data_export(
+    files: list[Path] = typer.Argument(..., help="GRIT jsonl files."),
+    to: Literal["verl"] = typer.Option(..., "--to", help="Target engine's data layout."),
+    out: Path = typer.Option(..., "--out", "-o", help="File to write (verl: .parquet)."),
+    family: FamilyName = typer.Option(..., help="Model family whose coordinate frame the rewards check."),
+    image_root: Path = typer.Option(
+        None, help="Folder relative image paths start from (default: each file's folder)."
+    ),
+    prompt: str = typer.Option("grit", help="'grit', 'vanilla' or a template with {question}."),
+    min_pixels: int = typer.Option(None, help="Smallest resized image (default: the family's)."),
+    max_pixels: int = typer.Option(None, help="Largest resized image (default: the family's, as in GRIT)."),
+    split: str = typer.Option("train", help="Split name stored in each row's extra_info."),
+) -> None:
+    """Write GRIT jsonl as another engine's RL data (verl: parquet with the frame in extra_info)."""
+    from grit.integrations.verl import export_verl
+
+    n = export_verl(files, out, family, image_root, prompt, min_pixels, max_pixels, split)
+    typer.echo(f"wrote {n} {to} rows to {out}")
+
+
 def split_list(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 

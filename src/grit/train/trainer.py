@@ -37,13 +37,7 @@ def build_dataset(paths: list[str], cfg: TrainConfig, family_name: str, processo
         return {
             # TRL puts the image before the text of the first user message, as GRIT's prompt has it.
             "prompt": [{"role": "user", "content": user_text(rec["question"], family, cfg.prompt)}],
-            "frame": {
-                "kind": frame.kind,
-                "image_width": frame.image_width,
-                "image_height": frame.image_height,
-                "extent_x": frame.extent_x,
-                "extent_y": frame.extent_y,
-            },
+            "frame": frame.to_dict(),
         }
 
     return ds.map(add)
