@@ -16,7 +16,6 @@ model really saw, as ``grit train`` does.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 from grit.boxes import Frame
 from grit.errors import GritUserError
+from grit.files import atomic_path
 from grit.rewards import DEFAULT_WEIGHTS, REGISTRY
 
 
@@ -236,12 +236,6 @@ def export_verl(
             rows.append(verl_row(rec, len(rows), image, frame, text, split))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
-        write(rows, Path(tmp))
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(out) as tmp:
+        write(rows, tmp)
     return len(rows)
