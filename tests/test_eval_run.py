@@ -110,6 +110,30 @@ def test_score_predictions_judges(tmp_path):
     assert json.loads((tmp_path / "m.json").read_text())["judge"] == "never"
 
 
+class GradedJudge:
+    """Like the LLM judge: a raw 0–1 ``score`` and a verdict that is ``score > 0``."""
+
+    def score(self, pred, answer, question=None, **_):
+        return {"2": 0.5, "3": 1.0}.get(pred, 0.0)  # tallyqa A answers 2, B answers 3, C "I think 4"
+
+    def __call__(self, pred, answer, **kw):
+        return self.score(pred, answer, **kw) > 0
+
+
+def test_judge_score_is_the_mean_raw_score_beside_acc(tmp_path):
+    """ACC counts verdicts (score > 0), judge_score averages the raw score as the paper's Table 1 does."""
+    path = write_rows(tmp_path / "p.jsonl", HAND_ROWS[:3])
+    t = score_predictions(path, judge=GradedJudge())["datasets"]["tallyqa"]
+    assert t["acc"] == pytest.approx(2 / 3)
+    assert t["judge_score"] == pytest.approx((0.5 + 1.0 + 0.0) / 3)
+    rule = score_predictions(path)["datasets"]["tallyqa"]  # the rule judge's score is its verdict
+    assert rule["judge_score"] == rule["acc"]
+    # Stored raw scores are kept when rescoring without a judge.
+    rows = [dict(r, correct=True, judge_score=0.25, judge="llm:x") for r in HAND_ROWS[:2]]
+    kept = score_predictions(write_rows(tmp_path / "k.jsonl", rows))["datasets"]["tallyqa"]
+    assert (kept["acc"], kept["judge_score"]) == (1.0, 0.25)
+
+
 def test_read_predictions_partial_last_line_and_errors(tmp_path):
     path = write_rows(tmp_path / "p.jsonl", HAND_ROWS[:2])
     with open(path, "a") as f:

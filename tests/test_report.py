@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,21 @@ def test_report_errors_and_optional_parts(tmp_path):
     assert "Beside the paper" not in text and "(no reward keys in the log)" in text
     assert not (tmp_path / "rep" / "gallery").exists()
     assert plot_rewards([{"loss": 1.0}], tmp_path / "r.png") == [] and not (tmp_path / "r.png").exists()
+
+
+def test_judge_score_beside_acc_in_both_renderings(tmp_path):
+    """A graded judge (raw score 0.5 on correct vsr answers): ACC counts verdicts, judge score averages the
+    raw score, and the paper's table shows the judge score, which is what Table 1 averages."""
+    run = make_eval_dir(tmp_path, "graded", trained=True)
+    half = lambda pred, answer, **_: pred == answer  # noqa: E731
+    half.score = lambda pred, answer, **_: 0.5 if pred == answer else 0.0
+    score_predictions(run / "predictions.jsonl", judge=half, write=run / "metrics.json")
+    md, page = write_report([run], tmp_path / "rep", gallery_n=1)
+    text, html = md.read_text(), page.read_text()
+    assert "| ACC (%) | 100.0 |" in text and "| judge score (mean 0–1 score, %) | 50.0 |" in text
+    assert "| this run: graded | 50.0 / 1.000 | 50.0 / 1.000 |" in text
+    assert "<td>judge score (mean 0–1 score, %)</td><td>50.0</td>" in html
+    # One document, two renderings: the same explanations, tables and gallery samples in both.
+    for phrase in ("what the paper's Table 1 reports", "Cells are ACC / GIoU", "ground truth:", "tallyqa/"):
+        assert phrase in text and unescape(html).count(phrase) == text.count(phrase), phrase
+    assert "<b>graded</b>" in html  # the markdown's **bold** run name

@@ -12,8 +12,8 @@ from pathlib import Path
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """A fresh temporary path beside ``path`` to write to; it replaces ``path`` when the block ends without an
-    error, and is removed when it raises. For writers that want a path (``torch.save``, ``save_pretrained``)."""
+    """A fresh temporary path beside ``path`` to write to; it replaces ``path`` when the block ends without
+    an error, and is removed when it raises. For writers that want a path (``torch.save``)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")  # same folder: os.replace stays atomic
     try:

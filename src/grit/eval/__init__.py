@@ -1,1 +1,2 @@
-"""Evaluation: prediction writing, official benchmark scorers and reports."""
+"""Evaluation, one module per step: samples → predictions (resumable) → score and scorers/ →
+metrics.json → report."""

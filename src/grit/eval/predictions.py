@@ -1,6 +1,7 @@
-"""``predictions.jsonl``: one complete JSON line per finished sample, appended batch by batch, so evaluation is
-resumable. A killed run loses at most the batch in flight; rerunning reads back what was written, drops a cut
-last line and generates only what is missing. ``run.json`` records the settings a resumption must not change.
+"""``predictions.jsonl``: one complete JSON line per finished sample, appended batch by batch, so evaluation
+is resumable. A killed run loses at most the batch in flight; rerunning reads back what was written, drops a
+cut last line and generates only what is missing. ``run.json`` records the settings a resumption must not
+change.
 """
 
 from __future__ import annotations
@@ -20,17 +21,8 @@ METRICS = "metrics.json"
 RUN = "run.json"
 # Generation settings that must not change between a run and its resumption (mixed predictions would be
 # scored as one run).
-RESUME_CHECKED = (
-    "model",
-    "family",
-    "prompt",
-    "max_new_tokens",
-    "temperature",
-    "seed",
-    "image_root",
-    "min_pixels",
-    "max_pixels",
-)
+RESUME_CHECKED = ("model", "family", "prompt", "max_new_tokens", "temperature", "seed", "image_root",
+                  "min_pixels", "max_pixels")  # fmt: skip
 
 
 class PredictionsError(GritUserError, ValueError):

@@ -118,12 +118,16 @@ class Metric:
         return f"{self.scale * d:+.{self.decimals}f}"
 
 
+ACC = Metric(("acc",), "ACC (%)", scale=100)
+GIOU = Metric(("giou",), "GIoU", decimals=3)
+ON_OBJECT = Metric(("on_object_rate",), "chain boxes on an object (%)", scale=100)
 METRICS_SHOWN = [
-    Metric(("acc",), "ACC (%)", scale=100),
-    Metric(("giou",), "GIoU", decimals=3),
+    ACC,
+    Metric(("judge_score",), "judge score (mean 0–1 score, %)", scale=100),
+    GIOU,
     Metric(("matched_iou",), "matched IoU", decimals=3),
     Metric(("whole_image_iou",), "whole-image reference IoU", decimals=3),
-    Metric(("on_object_rate",), "chain boxes on an object (%)", scale=100),
+    ON_OBJECT,
     Metric(("format_rate",), "strict grounded format (%)", scale=100),
     Metric(("tags_rate",), "tags in order (%)", scale=100),
     Metric(("mean_boxes",), "boxes per chain"),
@@ -136,7 +140,7 @@ METRICS_SHOWN = [
     Metric(("mme_official", "score"), "MME score (official)"),
     Metric(("mathvista_official", "accuracy"), "MathVista acc (official, %)", scale=100),
 ]
-SUMMARY = [METRICS_SHOWN[0], METRICS_SHOWN[1], METRICS_SHOWN[4]]
+SUMMARY = [ACC, GIOU, ON_OBJECT]
 
 
 def _cell(metric: Metric, runs: list[Run], i: int, dataset: str) -> str:
@@ -212,7 +216,7 @@ def paper_table(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
             if d is None:
                 cells.append("–")
                 continue
-            acc = d.get("acc")
+            acc = d.get("judge_score", d.get("acc"))  # the mean 0–1 score, as the paper's ACC
             cells.append(fmt(100 * acc if acc is not None else None, d.get("giou")))
         rows.append([f"this run: {r.name}", *cells])
     return header, rows
@@ -309,7 +313,7 @@ def plot_metrics(runs: list[Run], path: Path) -> Path:
     """Grouped bars: ACC (%) and GIoU per dataset, one bar per run."""
     plt = _pyplot()
     datasets = _datasets(runs)
-    panels = [(METRICS_SHOWN[0], 100.0), (METRICS_SHOWN[1], 1.0)]
+    panels = [(ACC, 100.0), (GIOU, 1.0)]
     fig, axes = plt.subplots(1, 2, figsize=(max(8.0, 1.6 * len(datasets) * 2), 4.2))
     width = 0.8 / len(runs)
     for ax, (metric, scale) in zip(axes, panels, strict=True):
@@ -381,17 +385,63 @@ def plot_rewards(log: Sequence[dict[str, Any]], path: Path) -> list[str]:
     return list(terms)
 
 
-# ----------------------------------------------------------------------------------------------- markdown
+# ------------------------------------------------------------------------------------------------ document
+# One document model, two renderers: the report's content is built once as a list of blocks; markdown and
+# HTML only decide how each block looks. Text may hold **bold** and `code` (markdown's own syntax).
+
+ABOUT_ACC = (
+    "ACC is the share of answers the judge accepts: its verdict made binary (score > 0), which is what "
+    "GRIT's trainer rewards. Judge score is the judge's 0–1 score averaged, which is what the paper's "
+    "Table 1 reports as ACC; the two agree for the offline rule judge, whose score is 0 or 1. GIoU is the "
+    "union-region IoU of the chain's boxes with the ground truth (our reading of the paper). Deltas in "
+    "parentheses are against the first run (percentage points for rates)."
+)
+ABOUT_PAPER = (
+    "Paper ACC is GPT-4o's 0–1 score averaged ×100 (not binarised) on the real benchmarks; the rows of these "
+    "runs show their judge score the same way, from the judge named above. Cells are ACC / GIoU."
+)
 
 
-def _md_cell(s: str) -> str:
-    return s.replace("|", "\\|").replace("\n", " ")
+@dataclass
+class Heading:
+    level: int
+    text: str
 
 
-def md_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(_md_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
+@dataclass
+class Text:
+    text: str
+    note: bool = False  # explanatory small print
+
+
+@dataclass
+class Bullets:
+    items: list[str]
+
+
+@dataclass
+class Table:
+    header: list[str]
+    rows: list[list[str]]
+
+
+@dataclass
+class Picture:
+    src: str
+    alt: str
+
+
+@dataclass
+class Example:
+    """One gallery sample: the question, its ground truth and every run's chain."""
+
+    key: str
+    question: str
+    answer: str
+    shots: list[Shot]
+
+
+Block = Heading | Text | Bullets | Table | Picture | Example
 
 
 def _verdict(row: dict[str, Any]) -> str:
@@ -417,55 +467,78 @@ def _run_lines(runs: list[Run]) -> list[str]:
     return out
 
 
-def _markdown(
+def document(
     title: str,
     runs: list[Run],
     gallery: dict[str, list[tuple[str, list[Shot]]]],
     plots: dict[str, str],
     reward_terms: list[str] | None,
     show_paper: bool,
-) -> str:
-    out = [f"# {title}", ""]
-    out += [f"- {line}" for line in _run_lines(runs)]
-    out += ["", "ACC is the judge's binary verdict; GIoU is the union-region IoU of the chain's boxes with the "
-            "ground truth (our reading of the paper). Deltas in parentheses are against the first run "
-            "(percentage points for rates).", ""]  # fmt: skip
-    out += ["## Summary", "", md_table(*summary_table(runs)), ""]
+) -> list[Block]:
+    """The report's content, in order."""
+    doc: list[Block] = [Heading(1, title), Bullets(_run_lines(runs)), Text(ABOUT_ACC, note=True)]
+    doc += [Heading(2, "Summary"), Table(*summary_table(runs))]
     if "metrics" in plots:
-        out += [f"![ACC and GIoU per dataset]({plots['metrics']})", ""]
+        doc.append(Picture(plots["metrics"], "ACC and GIoU per dataset"))
     if show_paper:
-        out += ["## Beside the paper (Table 1, Qwen2.5-VL-3B)", "",
-                "Paper ACC is GPT-4o's 0–1 score ×100 on the real benchmarks; ours uses the judge named above. "
-                "Cells are ACC / GIoU.", "", md_table(*paper_table(runs)), ""]  # fmt: skip
+        doc += [Heading(2, "Beside the paper (Table 1, Qwen2.5-VL-3B)"), Text(ABOUT_PAPER, note=True)]
+        doc.append(Table(*paper_table(runs)))
     if reward_terms is not None:
-        out += ["## Training rewards", ""]
-        out += [f"![reward curves]({plots['rewards']})"] if reward_terms else ["(no reward keys in the log)"]
-        out += [""]
+        curves = Picture(plots["rewards"], "reward curves") if reward_terms else None
+        doc += [Heading(2, "Training rewards"), curves or Text("(no reward keys in the log)")]
     for d in _datasets(runs):
-        out += [f"## {d}", "", md_table(*detail_table(runs, d)), "", "Most frequent answers:", ""]
-        out += [md_table(*answers_table(runs, d)), ""]
+        doc += [Heading(2, d), Table(*detail_table(runs, d))]
+        doc += [Heading(3, "Most frequent answers"), Table(*answers_table(runs, d))]
         for key, shots in gallery.get(d, []):
             row0 = next(s.row for s in shots if s.row is not None)
-            out += [
-                f"### {key}",
-                "",
-                f"**Q:** {row0['question']}  ",
-                f"**ground truth:** {row0['answer']}",
-                "",
-            ]
-            header = [s.run for s in shots]
-            pics = [f"![{s.run}]({s.png})" if s.png else (s.note or "") for s in shots]
-            verdicts = [
-                f"answer: {_show(s.row['answer_pred'])} · {_verdict(s.row)}" if s.row else "" for s in shots
-            ]
-            out += [md_table(header, [pics, verdicts]), ""]
-            for s in shots:
-                if s.row is None:
-                    continue
-                text = s.row["completion"]
-                if len(text) > COMPLETION_CHARS:
-                    text = text[:COMPLETION_CHARS] + " …"
-                out += [f"{s.run}:", "", "```text", text.replace("```", "'''"), "```", ""]
+            doc.append(Example(key, row0["question"], str(row0["answer"]), shots))
+    return doc
+
+
+# ----------------------------------------------------------------------------------------------- markdown
+
+
+def _md_cell(s: str) -> str:
+    return s.replace("|", "\\|").replace("\n", " ")
+
+
+def md_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(_md_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _md_example(ex: Example) -> list[str]:
+    out = [f"### {ex.key}", "", f"**Q:** {ex.question}  ", f"**ground truth:** {ex.answer}", ""]
+    pics = [f"![{s.run}]({s.png})" if s.png else (s.note or "") for s in ex.shots]
+    verdicts = [
+        f"answer: {_show(s.row['answer_pred'])} · {_verdict(s.row)}" if s.row else "" for s in ex.shots
+    ]
+    out += [md_table([s.run for s in ex.shots], [pics, verdicts]), ""]
+    for s in ex.shots:
+        if s.row is not None:
+            text = s.row["completion"]
+            if len(text) > COMPLETION_CHARS:
+                text = text[:COMPLETION_CHARS] + " …"
+            out += [f"{s.run}:", "", "```text", text.replace("```", "'''"), "```", ""]
+    return out
+
+
+def to_markdown(doc: list[Block]) -> str:
+    out: list[str] = []
+    for b in doc:
+        if isinstance(b, Heading):
+            out += ["#" * b.level + " " + b.text, ""]
+        elif isinstance(b, Text):
+            out += [b.text, ""]
+        elif isinstance(b, Bullets):
+            out += [f"- {item}" for item in b.items] + [""]
+        elif isinstance(b, Table):
+            out += [md_table(b.header, b.rows), ""]
+        elif isinstance(b, Picture):
+            out += [f"![{b.alt}]({b.src})", ""]
+        else:
+            out += _md_example(b)
     return "\n".join(out)
 
 
@@ -482,6 +555,12 @@ table.grit-table td:first-child, table.grit-table th:first-child { text-align: l
 .grit-meta { color: #555; font-size: .9em; }
 .grit-q { background: #f7f7f7; padding: .4em .6em; border-radius: 4px; }
 """
+
+
+def _inline(text: str) -> str:
+    """Escaped text with markdown's **bold** and `code` as HTML."""
+    out = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(text))
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", out)
 
 
 def html_table(header: list[str], rows: list[list[str]]) -> str:
@@ -509,46 +588,30 @@ def _chain_fragment(shot: Shot) -> str:
     return f"<div>{note}{frag}</div>"
 
 
-def _html(
-    title: str,
-    runs: list[Run],
-    gallery: dict[str, list[tuple[str, list[Shot]]]],
-    plots: dict[str, str],
-    reward_terms: list[str] | None,
-    show_paper: bool,
-) -> str:
+def _html_block(b: Block) -> str:
+    e = html.escape
+    if isinstance(b, Heading):
+        return f"<h{b.level}>{e(b.text)}</h{b.level}>"
+    if isinstance(b, Text):
+        return f'<p class="grit-meta">{_inline(b.text)}</p>' if b.note else f"<p>{_inline(b.text)}</p>"
+    if isinstance(b, Bullets):
+        return "<ul>" + "".join(f"<li>{_inline(item)}</li>" for item in b.items) + "</ul>"
+    if isinstance(b, Table):
+        return html_table(b.header, b.rows)
+    if isinstance(b, Picture):
+        return f'<img src="{e(b.src)}" alt="{e(b.alt)}">'
+    question = f"<b>Q:</b> {e(b.question)}<br><b>ground truth:</b> {e(b.answer)}"
+    runs = "".join(_chain_fragment(s) for s in b.shots)
+    return f"<h3>{e(b.key)}</h3><div class='grit-q'>{question}</div>\n<div class=\"grit-runs\">{runs}</div>"
+
+
+def to_html(title: str, doc: list[Block]) -> str:
     from grit.viz import CSS
 
-    e = html.escape
-    out = [f"<h1>{e(title)}</h1>", "<ul>"]
-    out += [f"<li>{e(line.replace('**', '').replace('`', ''))}</li>" for line in _run_lines(runs)]
-    out += ["</ul>", '<p class="grit-meta">ACC is the judge\'s binary verdict; GIoU is the union-region IoU of '
-            "the chain's boxes with the ground truth (our reading of the paper). Deltas in parentheses are "
-            "against the first run (percentage points for rates).</p>"]  # fmt: skip
-    out += ["<h2>Summary</h2>", html_table(*summary_table(runs))]
-    if "metrics" in plots:
-        out.append(f'<img src="{e(plots["metrics"])}" alt="ACC and GIoU per dataset">')
-    if show_paper:
-        out += ["<h2>Beside the paper (Table 1, Qwen2.5-VL-3B)</h2>",
-                '<p class="grit-meta">Paper ACC is GPT-4o\'s 0–1 score ×100 on the real benchmarks; ours uses the '
-                "judge named above. Cells are ACC / GIoU.</p>", html_table(*paper_table(runs))]  # fmt: skip
-    if reward_terms is not None:
-        out.append("<h2>Training rewards</h2>")
-        out.append(f'<img src="{e(plots["rewards"])}" alt="reward curves">' if reward_terms else
-                   "<p>(no reward keys in the log)</p>")  # fmt: skip
-    for d in _datasets(runs):
-        out += [f"<h2>{e(d)}</h2>", html_table(*detail_table(runs, d)), "<h3>Most frequent answers</h3>"]
-        out.append(html_table(*answers_table(runs, d)))
-        for key, shots in gallery.get(d, []):
-            row0 = next(s.row for s in shots if s.row is not None)
-            out.append(
-                f"<h3>{e(key)}</h3><div class='grit-q'><b>Q:</b> {e(row0['question'])}<br>"
-                f"<b>ground truth:</b> {e(str(row0['answer']))}</div>"
-            )
-            out.append('<div class="grit-runs">' + "".join(_chain_fragment(s) for s in shots) + "</div>")
+    body = "\n".join(map(_html_block, doc))
     return (
-        f'<!doctype html>\n<html><head><meta charset="utf-8"><title>{e(title)}</title>'
-        f"<style>{PAGE_CSS}{CSS}</style></head>\n<body>\n" + "\n".join(out) + "\n</body></html>\n"
+        f'<!doctype html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{PAGE_CSS}{CSS}</style></head>\n<body>\n{body}\n</body></html>\n"
     )
 
 
@@ -586,6 +649,7 @@ def write_report(
     gallery = build_gallery(runs, out, gallery_n)
     show_paper = _matches_paper(runs) if paper is None else paper
     md_path, html_path = out / "report.md", out / "report.html"
-    md_path.write_text(_markdown(title, runs, gallery, plots, reward_terms, show_paper), encoding="utf-8")
-    html_path.write_text(_html(title, runs, gallery, plots, reward_terms, show_paper), encoding="utf-8")
+    doc = document(title, runs, gallery, plots, reward_terms, show_paper)
+    md_path.write_text(to_markdown(doc), encoding="utf-8")
+    html_path.write_text(to_html(title, doc), encoding="utf-8")
     return md_path, html_path

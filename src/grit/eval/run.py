@@ -1,9 +1,9 @@
 """Resumable evaluation: GRIT jsonl in, ``predictions.jsonl`` + ``metrics.json`` out.
 
 The pipeline, one module each: :mod:`~grit.eval.samples` reads the records, :func:`predict` generates and
-scores them batch by batch (:mod:`~grit.eval.score`), :mod:`~grit.eval.predictions` appends each finished batch
-so a killed run resumes where it stopped, and :mod:`~grit.eval.scorers` adds each benchmark's official score
-to ``metrics.json``: one entry per dataset plus ``"all"``.
+scores them batch by batch (:mod:`~grit.eval.score`), :mod:`~grit.eval.predictions` appends each finished
+batch so a killed run resumes where it stopped, and :mod:`~grit.eval.scorers` adds each benchmark's official
+score to ``metrics.json``: one entry per dataset plus ``"all"``.
 """
 
 from __future__ import annotations

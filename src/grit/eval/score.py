@@ -46,8 +46,8 @@ def _frame(row: dict[str, Any]) -> Frame | None:
 
 
 def _raw_score(judge: Judge, correct: bool, row: dict[str, Any]) -> float:
-    """The judge's 0–1 score behind its verdict: a judge with a ``score`` method (the LLM judge, whose verdict
-    is score > 0) is asked again, from its cache; a yes/no judge's score is its verdict."""
+    """The judge's 0–1 score behind its verdict: a judge with a ``score`` method (the LLM judge, whose
+    verdict is score > 0) is asked again, from its cache; a yes/no judge's score is its verdict."""
     raw = getattr(judge, "score", None)
     if not correct or not callable(raw):
         return float(correct)

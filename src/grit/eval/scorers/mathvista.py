@@ -15,17 +15,8 @@ from typing import Any
 
 from grit.judge.rule import number_matches
 
-MATHVISTA_KEYS = [
-    "question_type",
-    "answer_type",
-    "language",
-    "source",
-    "category",
-    "task",
-    "context",
-    "grade",
-    "skills",
-]
+MATHVISTA_KEYS = ["question_type", "answer_type", "language", "source", "category", "task", "context",
+                  "grade", "skills"]  # fmt: skip
 _ANSWER_IS_RE = re.compile(r"answer\s*(?:is|:|=)\s*(?:\*\*)?\s*(.+)", re.IGNORECASE)
 _COPULA_RE = re.compile(
     r"\b(?:is|are|was|were|be|equals?|approximately|about|around|roughly)\b|=|≈", re.IGNORECASE

@@ -14,18 +14,8 @@ from typing import Any
 
 from grit.errors import GritUserError
 
-MME_PERCEPTION = [
-    "existence",
-    "count",
-    "position",
-    "color",
-    "posters",
-    "celebrity",
-    "scene",
-    "landmark",
-    "artwork",
-    "OCR",
-]
+MME_PERCEPTION = ["existence", "count", "position", "color", "posters", "celebrity", "scene", "landmark",
+                  "artwork", "OCR"]  # fmt: skip
 MME_COGNITION = ["commonsense_reasoning", "numerical_calculation", "text_translation", "code_reasoning"]
 
 
