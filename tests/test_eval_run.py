@@ -424,3 +424,25 @@ def test_training_eval_callback_reports_what_grit_eval_reports(tmp_path):
     for name in ("shapes_count", "all"):
         for k in ("acc", "giou", "format_rate", "mean_boxes"):
             assert logged[f"eval_{name}/{k}"] == pytest.approx(m["datasets"][name][k]), (name, k)
+
+
+def test_cli_answers_bad_eval_input_in_one_line(tmp_path):
+    """Records that disagree with their images, and a broken metrics file: one ``error:`` line, no traceback."""
+    from typer.testing import CliRunner
+
+    from grit.cli import app
+
+    Image.new("RGB", (32, 24)).save(tmp_path / "a.png")
+    rec = {"question": "q", "answer": "a", "image": "a.png", "width": 64, "height": 48}
+    write_rows(tmp_path / "d.jsonl", [rec])
+    (tmp_path / "ev").mkdir()
+    write_rows(tmp_path / "ev" / "predictions.jsonl", HAND_ROWS[:1])
+    (tmp_path / "ev" / "metrics.json").write_text("{oops")
+    for args, where in [
+        (["eval", "--model", "m", "--data", tmp_path / "d.jsonl", "--out", tmp_path / "o"], "d.jsonl:1: field 'width'"),
+        (["report", tmp_path / "ev", "--out", tmp_path / "rep"], "metrics.json: invalid JSON"),
+    ]:
+        result = CliRunner().invoke(app, [str(a) for a in args])
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and where in lines[0], result.stderr

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from grit.data.schema import jsonl_lines
-from grit.errors import GritUserError
+from grit.errors import GritUserError, InvalidValue
 from grit.files import atomic_write
 
 PREDICTIONS = "predictions.jsonl"
@@ -26,7 +26,7 @@ RESUME_CHECKED = ("model", "family", "prompt", "max_new_tokens", "temperature", 
 
 
 class PredictionsError(GritUserError, ValueError):
-    """A predictions file that cannot be read; the message names file and line."""
+    """A predictions (or metrics) file that cannot be read; the message names file and line."""
 
 
 def read_predictions(path: str | os.PathLike, *, repair: bool = False) -> list[dict[str, Any]]:
@@ -91,4 +91,4 @@ def check_resume(pred_path: Path, run_path: Path, settings: dict[str, Any]) -> N
     changed = [k for k in RESUME_CHECKED if k in previous and previous[k] != settings[k]]
     if changed:
         diff = ", ".join(f"{k}: {previous[k]!r} -> {settings[k]!r}" for k in changed)
-        raise ValueError(f"{pred_path} was written with other settings ({diff}); use a new out_dir")
+        raise InvalidValue(f"{pred_path} was written with other settings ({diff}); use a new out_dir")

@@ -20,7 +20,8 @@ from typing import Any
 
 from grit.boxes import Box, Frame
 from grit.chain import parse
-from grit.eval.predictions import METRICS, PREDICTIONS, read_predictions
+from grit.errors import InvalidValue
+from grit.eval.predictions import METRICS, PREDICTIONS, PredictionsError, read_predictions
 from grit.eval.score import score_predictions, score_row
 from grit.eval.scorers import is_benchmark
 
@@ -70,11 +71,11 @@ def load_run(eval_dir: str | os.PathLike, name: str | None = None) -> Run:
         try:
             metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
-            raise ValueError(f"{metrics_file}: invalid JSON: {e.msg} (line {e.lineno})") from None
+            raise PredictionsError(f"{metrics_file}: invalid JSON: {e.msg} (line {e.lineno})") from None
     else:
         metrics = score_predictions(pred)
     if "datasets" not in metrics:
-        raise ValueError(f"{metrics_file}: field 'datasets': missing (not a grit metrics file)")
+        raise PredictionsError(f"{metrics_file}: field 'datasets': missing (not a grit metrics file)")
     # Rescored in memory (stored verdicts kept), so hand-made or older files have every field the report shows.
     rows = {r["key"]: score_row(r) for r in read_predictions(pred)}
     return Run(name or path.name, path, metrics, rows)
@@ -83,7 +84,7 @@ def load_run(eval_dir: str | os.PathLike, name: str | None = None) -> Run:
 def _unique_names(paths: Sequence[Path], names: Sequence[str] | None) -> list[str]:
     if names is not None:
         if len(names) != len(paths):
-            raise ValueError(f"got {len(names)} names for {len(paths)} eval dirs")
+            raise InvalidValue(f"got {len(names)} names for {len(paths)} eval dirs")
         base = list(names)
     else:
         base = [p.resolve().name for p in paths]
@@ -345,11 +346,14 @@ REWARD_KEY = re.compile(r"^rewards/(.+)/mean$")
 def read_training_log(log: Sequence[dict[str, Any]] | str | os.PathLike) -> list[dict[str, Any]]:
     """TRL log history: a list of dicts, or a path to grit's log_history.json or TRL's trainer_state.json."""
     if isinstance(log, (str, os.PathLike)):
-        state = json.loads(Path(log).read_text(encoding="utf-8"))
+        try:
+            state = json.loads(Path(log).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise InvalidValue(f"{log}:{e.lineno}: invalid JSON: {e.msg} (column {e.colno})") from None
         if isinstance(state, list):  # grit train's log_history.json
             return state
         if not isinstance(state, dict) or not isinstance(state.get("log_history"), list):
-            raise ValueError(f"{log}: field 'log_history': missing (expected a trainer_state.json)")
+            raise InvalidValue(f"{log}: field 'log_history': missing (expected a trainer_state.json)")
         return state["log_history"]
     return list(log)
 
@@ -636,7 +640,7 @@ def write_report(
     benchmarks).
     """
     if not eval_dirs:
-        raise ValueError("write_report needs at least one eval dir")
+        raise InvalidValue("write_report needs at least one eval dir")
     paths = [Path(p) for p in eval_dirs]
     runs = [load_run(p, n) for p, n in zip(paths, _unique_names(paths, names), strict=True)]
     out = Path(out_dir)

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from grit.errors import InvalidValue
 from grit.eval.predictions import (
     METRICS,
     PREDICTIONS,
@@ -150,7 +151,7 @@ def evaluate(
     judge = judge or judge_answer
     samples = load_samples(data, image_root, limit)
     if not samples:
-        raise ValueError("no records to evaluate")
+        raise InvalidValue("no records to evaluate")
 
     done = {r["key"]: r for r in read_predictions(pred_path, repair=True)}
     pending = [s for s in samples if s.key not in done]

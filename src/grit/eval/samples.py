@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grit.data.schema import default_image_root, image_size, read_jsonl
+from grit.data.schema import GritDataError, default_image_root, image_size, read_jsonl
+from grit.errors import InvalidValue
 
 
 @dataclass
@@ -47,7 +48,7 @@ def load_samples(
     if isinstance(data, (str, os.PathLike)):
         data = [data]
     if limit is not None and limit < 1:
-        raise ValueError(f"limit must be >= 1, got {limit}")
+        raise InvalidValue(f"limit must be >= 1, got {limit}")
     samples: list[Sample] = []
     seen: dict[str, str] = {}
     for file in data:
@@ -61,7 +62,7 @@ def load_samples(
             key = sample_key(d, path, line)
             where = f"{path}:{line}"
             if key in seen:
-                raise ValueError(
+                raise GritDataError(
                     f"{where}: sample key {key!r} is also used at {seen[key]} (ids must be unique)"
                 )
             seen[key] = where
@@ -85,9 +86,9 @@ def check_images(samples: Iterable[Sample]) -> None:
         try:
             w, h = image_size(s.image_path)
         except (OSError, ValueError) as e:
-            raise ValueError(f"{s.file}:{s.line}: field 'image': cannot read {s.image_path} ({e})") from e
+            raise GritDataError(f"{s.file}:{s.line}: field 'image': cannot read {s.image_path} ({e})") from e
         if (w, h) != (s.record["width"], s.record["height"]):
-            raise ValueError(
+            raise GritDataError(
                 f"{s.file}:{s.line}: field 'width'/'height': the record says "
                 f"{s.record['width']}x{s.record['height']} but {s.image_path} is {w}x{h}"
             )
