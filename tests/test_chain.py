@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -13,6 +14,7 @@ from grit.boxes import Box, Frame
 from grit.chain import (
     INTERNVL_GRIT_SUFFIX,
     MAX_BOXES,
+    MAX_SCAN_CHARS,
     QWEN_GRIT_SUFFIX,
     ChainBox,
     answer_text,
@@ -398,3 +400,84 @@ def test_fast_path_objects_match_the_general_scanner(nums, label, label_first):
         (x.raw, x.span, x.coords, x.label, x.box, x.error) for x in b
     ]
     assert len(a) == 1 and a[0].label == (label.strip() or None)
+
+
+# ------------------------------------------------------------------------------------------------ properties
+
+TAGS = ["<think>", "</think>", "<rethink>", "</rethink>", "<answer>", "</answer>"]
+filler = st.one_of(
+    st.text(max_size=8), st.sampled_from([" ", "\n", "x", "<think", "answer>", "</answer", "[1, 2, 3, 4]"])
+)
+
+
+@st.composite
+def well_formed(draw) -> str:
+    """Texts whose GRIT tags occur once each, in order, with junk in between."""
+    parts = [draw(st.sampled_from(["", " ", "\n", "junk "]))]
+    for tag in TAGS[: draw(st.sampled_from([5, 6]))]:
+        parts += [tag, draw(filler).replace("<", "")]
+    return "".join(parts)
+
+
+def sections_from_the_tag_list(text: str):
+    """parse's sections and tag flags, defined from the list of all tags in the text."""
+    tags = [(m.group(), m.start()) for m in re.finditer(r"</?(?:think|rethink|answer)>", text)]
+    names = tuple(name for name, _ in tags)
+
+    def section(open_tag, close_tag, stops, last=False):
+        opens = [p for name, p in tags if name == open_tag]
+        if not opens:
+            return None
+        start = (opens[-1] if last else opens[0]) + len(open_tag)
+        after = [(name, p) for name, p in tags if p >= start]
+        end = next((p for name, p in after if name == close_tag), None)
+        if end is None:
+            end = next((p for name, p in after if name in stops), len(text))
+        return start, end
+
+    tags_ok = names in (tuple(TAGS[:5]), tuple(TAGS)) and not text[: tags[0][1]].strip()
+    reasoning = tuple(n for n in names if n in TAGS[:4]) == tuple(TAGS[:4])
+    return (
+        section("<think>", "</think>", ("<rethink>", "<answer>")),
+        section("<rethink>", "</rethink>", ("<answer>",)),
+        section("<answer>", "</answer>", (), last=True),
+        tags_ok,
+        tags_ok or reasoning,
+    )
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.one_of(well_formed(), st.lists(st.one_of(st.sampled_from(TAGS), filler), max_size=14).map("".join)))
+def test_sections_and_tag_flags_follow_the_tag_list(text):
+    c = parse(text)
+    assert (
+        c.think_span,
+        c.rethink_span,
+        c.answer_span,
+        c.tags_ok,
+        c.reasoning_ok,
+    ) == sections_from_the_tag_list(text)
+    span = c.answer_span
+    assert answer_text(text) == (text if span is None else text[span[0] : span[1]]).strip()
+
+
+def test_the_common_box_forms_and_their_neighbours():
+    text = (
+        '<think> a {"bbox_2d": [1, 2, 30, 40], "label": "dog"} b <ref>cat</ref><box>[[5, 6, 70, 80]]</box> '
+        '{"bbox_2d": [9, 9, 9, 9]} "quoted" (1) [2] #3 </think>'
+    )
+    assert [(b.coords, b.label, b.error is None) for b in parse(text).boxes] == [
+        ((1, 2, 30, 40), "dog", True),
+        ((5, 6, 70, 80), "cat", True),
+        ((9, 9, 9, 9), None, False),
+    ]
+    assert [(b.coords, b.label) for b in find_boxes('"label": "x" {"bbox_2d": [1, 2, 3, 4]}')] == [
+        ((1, 2, 3, 4), None)
+    ]
+
+
+def test_a_scan_cut_at_a_bbox_list_reports_it_instead_of_crashing():
+    # MAX_SCAN_CHARS can end the scanned region right at the '[' of a "bbox_2d" value
+    key = '{"bbox_2d": '
+    text = " " * (MAX_SCAN_CHARS - len(key)) + key + "[[1, 2, 3, 4], [5, 6, 7, 8]]}"
+    assert [(b.raw, b.box, b.error) for b in find_boxes(text)] == [("", None, "bbox_2d has no value")]

@@ -1,9 +1,21 @@
 """The offline rule judge on the answer styles of the six GRIT benchmarks."""
 
-import pytest
+import re
+import string
 
-from grit.judge import judge_answer
-from grit.judge.rule import find_numbers, normalize_text, parse_number, polarity
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from grit.judge import judge_answer, rule
+from grit.judge.rule import (
+    find_numbers,
+    is_counting_item,
+    normalize_text,
+    parse_number,
+    polarity,
+    stated_count,
+)
 
 MV_CHOICES = ["14cm", "28cm", "10cm", "20cm"]
 MV_TEXT_CHOICES = ["plants decrease", "plants increase", "nothing happens", "none of the above"]
@@ -173,3 +185,68 @@ def test_normalize_text():
 )
 def test_a_denied_number_is_not_an_answer(pred, gold, ok):
     assert judge_answer(pred, gold) is ok
+
+
+# ------------------------------------------------------------------------------------------- properties
+
+answerish = st.one_of(
+    st.text(max_size=24),
+    st.text(alphabet="ab yesnotwenty1234567890.,:-/'’()<>!?=\x00\x01ſKİ²٣", max_size=24),
+    st.sampled_from(["2", "0012", "two", "The answer is 3", "anſwer: 4", "x = 5", "1,000 dogs", "3:30", "٣"]),
+)
+_PUNCT = "[" + re.escape("".join(c for c in string.punctuation if c != "'")) + "]"
+
+
+def normalize_definition(text: str) -> list[str]:
+    """normalize_text as its docstring says, every substitution always applied."""
+    text = text.lower().replace("’", "'")
+    text = re.sub(r"(?<=\d),(?=\d{3})", "", text)
+    text = re.sub(r"(?<=\d)([.:])(?=\d)", lambda m: "\x00" if m.group(1) == "." else "\x01", text)
+    text = re.sub(_PUNCT, " ", text).replace("\x00", ".").replace("\x01", ":")
+    out = []
+    for w in (w.strip("'") for w in text.split()):
+        if len(w) > 3 and w.endswith("ies"):
+            w = w[:-3] + "y"
+        elif len(w) > 3 and w.endswith(("ses", "xes", "ches", "shes", "zes")):
+            w = w[:-2]
+        elif len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
+            w = w[:-1]
+        if w:
+            out.append(w)
+    return out
+
+
+@settings(max_examples=3000, deadline=None)
+@given(answerish)
+def test_normalize_text_and_its_number_prefilters(text):
+    assert normalize_text(text) == normalize_definition(text)
+    if not rule._may_have_number_words(text):  # the pre-check that skips the number-word regex
+        assert rule._WORDS_RE.search(text) is None
+    marker = re.search(r"(?:answer\s*(?:is|:|=)|=)\s*", text, re.IGNORECASE)
+    assert bool(rule._after_answer_marker(text)) <= bool(marker)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(answerish)
+def test_stated_count_is_total_and_whole(text):
+    n = stated_count(text)
+    assert n is None or (isinstance(n, int) and n >= 0)
+
+
+@pytest.mark.parametrize(
+    ("answer", "count"),
+    [("2", 2), ("two", 2), ("Two.", 2), ("2 dogs", 2), ("2.0", 2), ("0", 0), ("none", None), ("2.5", None),
+     ("-1", None), ("2 or 3", None), ("there are two dogs on the left", None), ("", None)],
+)  # fmt: skip
+def test_stated_count(answer, count):
+    assert stated_count(answer) == count
+
+
+def test_counting_items():
+    assert is_counting_item("tallyqa") and is_counting_item("shapes_count") and is_counting_item("CountBench")
+    assert not is_counting_item("vsr", "How many cats?")  # the tag decides when there is one
+    assert is_counting_item(None, " how many cats?") and not is_counting_item(None, 3)
+
+
+def test_a_question_that_is_not_text_is_no_question():
+    assert judge_answer("a dog", "dog", question=3) and judge_answer("a dog", "dog", question=float("nan"))

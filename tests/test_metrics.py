@@ -12,6 +12,7 @@ from scipy.optimize import linear_sum_assignment
 
 from grit.boxes import Box, Frame
 from grit.metrics import aggregate, grounding_iou, is_counting, matched_grounding_iou, score_sample
+from grit.rewards import grounded_target_counting
 
 # ------------------------------------------------------------------------------------------ hand cases
 
@@ -202,6 +203,21 @@ def test_is_counting():
     assert is_counting({"dataset": "shapes_count", "answer": "2"})
     assert is_counting({"question": "How many cats?", "answer": "2"})
     assert not is_counting({"dataset": "mme_count", "answer": "yes"})
+
+
+@pytest.mark.parametrize(
+    ("answer", "counting", "counted_ok"),
+    [("2", True, True), ("two", True, True), ("2 cups", True, True), ("2.0", True, True), (" 02 ", True, True),
+     ("3", True, False), ("-2", False, None), ("2.5", False, None), ("many", False, None), ("", False, None)],
+)  # fmt: skip
+def test_counting_metric_reads_a_stated_count_as_the_reward_does(answer, counting, counted_ok):
+    """One counting rule (grit.judge.rule.stated_count): number words count, as in the counting reward."""
+    record = {"dataset": "tallyqa", "answer": answer, "question": "How many cups?"}
+    text = '<think> {"bbox_2d": [1, 1, 9, 9]} {"bbox_2d": [20, 20, 30, 30]} </think><rethink>r</rethink><answer>2'
+    assert is_counting(record) is counting
+    assert score_sample(text, record)["counted_ok"] is counted_ok
+    reward = grounded_target_counting([text], answer=[answer], dataset=["tallyqa"])
+    assert reward == [1.0 if counted_ok else 0.0]
 
 
 def test_score_sample_passes_record_fields_to_the_judge():

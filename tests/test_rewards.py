@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_rewards_fuzz import batch
 
 from grit import rewards
 from grit.rewards import (
@@ -291,11 +295,97 @@ def test_full_reward_sum_ranks_a_clean_chain_above_exploits():
     assert totals[0] > totals[1] and totals[0] > totals[2]
 
 
-def test_parse_cache_is_bounded_to_small_texts():
+def counting_parses(monkeypatch) -> list[str]:
+    """The texts the rewards parse from now on, in order."""
+    calls: list[str] = []
+    real_parse = rewards.parse
+    monkeypatch.setattr(rewards, "parse", lambda text, *a: calls.append(text) or real_parse(text, *a))
+    return calls
+
+
+def test_a_step_parses_each_completion_once_and_keeps_only_its_own_batch(monkeypatch):
+    calls = counting_parses(monkeypatch)
+    step1 = [
+        f'<think> {{"bbox_2d": [1, 2, 3, {i + 4}]}} </think><rethink> r </rethink><answer> 1'
+        for i in range(3)
+    ]
+    kwargs = {"answer": ["1"] * 3, "dataset": ["tallyqa"] * 3}
+    assert grounded_region_format(step1, **kwargs) == [0.5] * 3
+    assert grounded_target_counting(step1, **kwargs) == [1.0] * 3
+    assert sorted(calls) == sorted(step1)  # the second reward reused the first one's parses
+    grounded_region_format(["<think> x </think>"])  # the next step
+    grounded_region_format(step1[:1])
+    assert calls[-1] == step1[0]  # step 1's chains are gone
+
+
+def test_parse_cache_is_bounded_to_small_texts(monkeypatch):
+    calls = counting_parses(monkeypatch)
     huge = "<think> " + "[1, 2, 3, 4] " * 3000 + "</think><rethink> r </rethink>"
-    before = rewards._parse_cached.cache_info().currsize
     assert grounded_region_format([huge]) == [0.5]
-    assert rewards._parse_cached.cache_info().currsize == before
+    assert grounded_target_counting([huge], answer=["3000"], dataset=["tallyqa"]) == [0.0]  # MAX_BOXES
+    assert calls == [huge, huge]  # too long to keep: parsed again
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(batch())
+def test_rewards_do_not_depend_on_the_order_they_run_in(data):
+    """The step's shared parses change no reward: all rewards in registry order, then in reverse order after
+    another batch replaced the kept parses, give the same values."""
+    comps, kwargs = data
+    first = {name: fn(comps, **kwargs) for name, fn in REGISTRY.items()}
+    grounded_region_format(["<think> other </think>"])
+    again = {name: REGISTRY[name](comps, **kwargs) for name in reversed(REGISTRY)}
+    assert again == first
+
+
+def repetition_definition(text: str) -> float:
+    words = text.split()[: rewards.MAX_WORDS]
+    grams = [tuple(words[i : i + 8]) for i in range(len(words) - 7)]
+    return 0.5 if len(grams) <= 1 else 0.5 * len(set(grams)) / len(grams)
+
+
+word_lists = st.one_of(
+    st.lists(st.sampled_from(["a", "b", "c", "the", "dog"]), max_size=60),
+    st.lists(st.text(alphabet="abcdefghij", min_size=1, max_size=2), max_size=120),
+    st.builds(  # a phrase repeated with some period, with noise around: repeats at every distance
+        lambda pre, unit, times, post: pre + unit * times + post,
+        st.lists(st.sampled_from(["x", "y", "z"]), max_size=10),
+        st.lists(st.sampled_from("abcdefghijkl"), min_size=1, max_size=12),
+        st.integers(1, 6),
+        st.lists(st.sampled_from(["x", "y", "z"]), max_size=10),
+    ),
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(word_lists, st.sampled_from([" ", "\n", "  "]))
+def test_repetition_is_the_share_of_new_word_8grams(words, sep):
+    text = sep.join(words)
+    assert repetition([text]) == [repetition_definition(text)]
+
+
+def bleu1_definition(candidate: str, reference: str) -> float:
+    cand = re.sub(r"[^a-zA-Z0-9\s]", " ", candidate).lower().split()
+    ref = re.sub(r"[^a-zA-Z0-9\s]", " ", reference).lower().split()
+    if not cand or not ref:
+        return 0.0
+    matched = sum(min(cand.count(w), ref.count(w)) for w in set(cand))
+    bp = 1.0 if len(cand) > len(ref) else math.exp(1 - len(ref) / len(cand))
+    return matched / len(cand) * bp
+
+
+answerish = st.one_of(
+    st.text(max_size=24),
+    st.text(alphabet="ab yes no dog cat 12 .,:-/'’()<>!?", max_size=40),
+    st.sampled_from(["2", "two", "The answer is 3", "a dog", "dog dog dog", "1,000 dogs"]),
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(answerish, answerish)
+def test_bleu1_is_nltk_sentence_bleu_1(candidate, reference):
+    assert bleu1(candidate, reference) == bleu1_definition(candidate, reference)
+    assert bleu1(reference, reference) == bleu1_definition(reference, reference)
 
 
 def test_absurd_image_sizes_do_not_crash_the_rewards():

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from grit.boxes import Frame, InvalidBox, normalize_box
 from grit.chain import parse
-from grit.rewards import _TWO_WORDS_RE, RANGES, REGISTRY, fits
+from grit.rewards import RANGES, REGISTRY, fits, grounded_reasoning_format
 
 FRAME_KEYS = ["kind", "image_width", "image_height", "extent_x", "extent_y"]
 BATCH = 8
@@ -167,5 +167,8 @@ def test_fits_agrees_with_normalize_box(coords, frame):
 @settings(max_examples=1000, deadline=None)
 @given(st.text(alphabet=st.sampled_from("ab 1\t\n.,-é²\x1c\u2003<>/"), max_size=12) | st.text(max_size=12))
 def test_two_words_check_matches_the_released_definition(think):
+    """The fifth point of the reasoning format: >= 2 words inside <think>, as the released code splits them."""
+    think = think.replace("think>", "")
     words = re.sub(r"[^a-zA-Z0-9\s]", " ", think).split()
-    assert bool(_TWO_WORDS_RE.search(think)) == (len(words) >= 2)
+    points = 5 if len(words) >= 2 else 4
+    assert grounded_reasoning_format([f"<think>{think}</think><rethink>r</rethink>"]) == [points / 5 * 0.5]

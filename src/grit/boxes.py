@@ -224,7 +224,7 @@ def normalize_box(coords: Sequence[object], frame: Frame | None = None, label: s
             raise InvalidBox(f"coordinates {vals} are far outside the {ex:g}x{ey:g} {frame.kind} frame")
         x1, x2 = min(max(x1, 0.0), ex), min(max(x2, 0.0), ex)
         y1, y2 = min(max(y1, 0.0), ey), min(max(y2, 0.0), ey)
-    elif max(abs(v) for v in vals) > 1e7:
+    elif max(abs(x1), abs(x2), abs(y1), abs(y2)) > 1e7:
         raise InvalidBox(f"coordinates {vals} are absurdly large")
     if x2 - x1 <= 0 or y2 - y1 <= 0:
         raise InvalidBox(f"box {vals} has zero area" + (" after clipping to the frame" if frame else ""))

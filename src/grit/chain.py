@@ -102,36 +102,10 @@ class GroundedChain:
         return [self.frame.to_pixels(b) for b in self.valid_boxes]
 
 
-_new = object.__new__
-# What object.__setattr__(obj, "__dict__", d) calls for each class, minus the attribute lookup.
-_set_box_dict = vars(Box)["__dict__"].__set__
-_set_chain_box_dict = vars(ChainBox)["__dict__"].__set__
-_set_chain_dict = vars(GroundedChain)["__dict__"].__set__
-
-
-def _chain_box(raw: str, span: tuple[int, int], coords: tuple, label, box, error) -> ChainBox:
-    """``ChainBox(raw, span, coords, label, box, error)`` without the frozen dataclass ``__init__``, whose
-    ``object.__setattr__`` per field cost more than the rest of building a box. Same fields, same order."""
-    obj = _new(ChainBox)
-    _set_chain_box_dict(
-        obj, {"raw": raw, "span": span, "coords": coords, "label": label, "box": box, "error": error}
-    )
-    return obj
-
-
-def _box(x1: float, y1: float, x2: float, y2: float, label: str | None) -> Box:
-    """``Box(x1, y1, x2, y2, label)``, built the same way as :func:`_chain_box`."""
-    obj = _new(Box)
-    _set_box_dict(obj, {"x1": x1, "y1": y1, "x2": x2, "y2": y2, "label": label})
-    return obj
-
-
 # ------------------------------------------------------------------------------------------------ tags
 
 _TAG_RE = re.compile(r"</?(?:think|rethink|answer)>")
 _TAG_NAMES = ("<think>", "</think>", "<rethink>", "</rethink>", "<answer>", "</answer>")
-
-
 _REASONING = _TAG_NAMES[:4]
 _WELL_FORMED = (_TAG_NAMES[:5], _TAG_NAMES)
 
@@ -157,38 +131,11 @@ def _section(text: str, open_tag: str, close_tag: str, stops: Sequence[str], las
     return start, end
 
 
-def _split_general(text: str, names: tuple[str, ...]):
-    """Sections and tag flags of any text (see :func:`parse`), given its tag sequence ``names``:
-    ``think, rethink, answer, tags_ok, reasoning_ok``."""
-    think = _section(text, "<think>", "</think>", ("<rethink>", "<answer>"))
-    rethink = _section(text, "<rethink>", "</rethink>", ("<answer>",))
-    answer = _section(text, "<answer>", "</answer>", (), last=True)
-    tags_ok = names in _WELL_FORMED and not text[: text.find("<think>")].strip()
-    reasoning_ok = tags_ok or (len(names) >= 4 and tuple(n for n in names if n in _REASONING) == _REASONING)
-    return think, rethink, answer, tags_ok, reasoning_ok
-
-
-def _split_well_formed(text: str, closed: bool):
-    """The common case, every tag exactly once and in order: ``think, rethink, answer, tags_ok``."""
-    t0 = text.find("<think>")
-    t1 = text.find("</think>", t0)
-    r0 = text.find("<rethink>", t1)
-    r1 = text.find("</rethink>", r0)
-    a0 = text.find("<answer>", r1)
-    a1 = text.find("</answer>", a0) if closed else len(text)
-    tags_ok = t0 == 0 or not text[:t0].strip()
-    return (t0 + 7, t1), (r0 + 9, r1), (a0 + 8, a1), tags_ok
-
-
 def answer_text(text: str) -> str:
     """The answer: text after the last ``<answer>`` (up to the next ``</answer>``), stripped; the whole text
-    stripped when there is no ``<answer>``."""
-    i = text.rfind("<answer>")
-    if i < 0:
-        return text.strip()
-    start = i + len("<answer>")
-    end = text.find("</answer>", start)
-    return text[start : end if end >= 0 else len(text)].strip()
+    stripped when there is no ``<answer>``. (The one answer extraction: rewards, metrics and scorers use it.)"""
+    span = _section(text, "<answer>", "</answer>", (), last=True)
+    return (text if span is None else text[span[0] : span[1]]).strip()
 
 
 # ------------------------------------------------------------------------------------------------ boxes
@@ -197,18 +144,9 @@ _NUM = r"-?(?:\d{1,12}(?:\.\d{0,12})?|\.\d{1,12})"
 _NUM_RE = re.compile(_NUM)
 _LABEL_BODY = r'"((?:[^"\\\n]|\\.){0,200})"|' + r"'([^'\\\n]{0,200})'"
 # Box tokens, tried only where _TRIGGER_RE finds a possible first character: a pattern that starts with a
-# character class lets `re` skip the rest of the text in C, which makes the scan several times faster.
-# Every repetition is bounded, so no input can make a pattern backtrack badly.
-_TRIGGER_FIRST = r"[\"'<{}\[(\d-]"
-_ANY_TRIGGER_RE = re.compile(_TRIGGER_FIRST)
-# The same, minus the digits and '-' where the scan loop would only skip a number: inside a word or a longer
-# number, or not followed by the ", " that a bare quadruple needs. Stray numbers ("#3", "2 dogs") then cost no
-# Python step; the scan with _ANY_TRIGGER_RE finds the same boxes (a test checks).
-_TRIGGER_COND = (  # what must hold around the first character (already consumed)
-    r"(?:(?<=[\"'<{}\[(])|(?<![\w.-].)"
-    r"(?:(?<=-)(?=(?:\d{1,12}(?:\.\d{0,12})?|\.\d{1,12})\s*,)|(?<=\d)(?=\d{0,11}(?:\.\d{0,12})?\s*,)))"
-)
-_TRIGGER_RE = re.compile(_TRIGGER_FIRST + _TRIGGER_COND)
+# character class lets `re` skip the rest of the text in C. Every repetition is bounded, so no input can make a
+# pattern backtrack badly.
+_TRIGGER_RE = re.compile(r"[\"'<{}\[(\d-]")
 _QLIST = rf"(\[\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*\])"
 _QLABEL = r'"label"\s*:\s*"((?:[^"\\\n]|\\.){0,200})"'
 # Self-contained one-box tokens: the common Qwen objects and InternVL's <ref>label</ref><box>[[x1, y1, x2, y2]]</box>.
@@ -329,7 +267,7 @@ class _Scanner:
         self.group.append(("B", [r]))
         return stop
 
-    def scan(self, start: int, end: int, trigger: re.Pattern = _TRIGGER_RE) -> None:
+    def scan(self, start: int, end: int) -> None:
         text = self.text
         end = min(end, start + MAX_SCAN_CHARS)
         in_box = False
@@ -338,7 +276,7 @@ class _Scanner:
         ref_label: str | None = None
         ref_end = -1
         pos = start
-        recs, search, match = self.recs, trigger.search, _TOKEN_RE.match
+        recs, search, match = self.recs, _TRIGGER_RE.search, _TOKEN_RE.match
         while len(recs) < MAX_BOXES:
             t = search(text, pos, end)
             if t is None:
@@ -421,26 +359,11 @@ def _record_box(
     """The ChainBox of one scanner record ``[s, e, coords, label, error]``."""
     box = None
     if error is None:
-        box = _plain_box(coords, label) if frame is None else None
-        if box is None:
-            try:
-                box = normalize_box(coords, frame, label)
-            except InvalidBox as exc:
-                error = str(exc)
-    return _chain_box(text[s:e], (s, e), coords, label, box, error)
-
-
-def _plain_box(coords: tuple[float, ...], label: str | None) -> Box | None:
-    """``normalize_box(coords, None, label)`` for the scanner's 4 finite numbers when it would accept them, else
-    None (then normalize_box itself is asked, for its error message). Saves half the parse time of a box."""
-    x1, y1, x2, y2 = map(float, coords)
-    if x1 > x2:
-        x1, x2 = x2, x1
-    if y1 > y2:
-        y1, y2 = y2, y1
-    if x2 - x1 <= 0 or y2 - y1 <= 0 or max(-x1, x2, -y1, y2) > 1e7:
-        return None
-    return _box(x1, y1, x2, y2, label)
+        try:
+            box = normalize_box(coords, frame, label)
+        except InvalidBox as exc:
+            error = str(exc)
+    return ChainBox(text[s:e], (s, e), coords, label, box, error)
 
 
 def _box_record(m: re.Match) -> list:
@@ -480,129 +403,10 @@ def _unescape(s: str) -> str | None:
     return _clean_label(s)
 
 
-# Every box token needs "box" (bbox_2d keys, <box>) or a number followed by a comma (quadruples, 4-number lists,
-# Qwen objects): without either, the scanner finds nothing (_scan_simple stops there).
-_MAYBE_BOX_RE = re.compile(r"box|[\d.]\s*,")
-
-
-def _may_have_boxes(text: str, start: int, end: int) -> bool:
-    """False when ``_scan(text, start, end, ...)`` is sure to find no box (checked against it by a test)."""
-    return _MAYBE_BOX_RE.search(text, start, end) is not None
-
-
-# The common think text holds only boxes written exactly as the models (and render_box) write them,
-# {"bbox_2d": [x1, y1, x2, y2], "label": "chair"} and <ref>chair</ref><box>[[x1, y1, x2, y2]]</box> with integer
-# coordinates, and nothing else that moves the scanner out of its start state. _FAST_RE finds the next trigger
-# (it starts with _TRIGGER_RE's first character and ends with its condition, so it matches exactly where
-# _TRIGGER_RE does) and, when that trigger starts such a box, matches the whole box in the same step. Whenever
-# one of these strict forms matches, the general qobj / iref token matches the same text with the same groups
-# (the strict form only pins the whitespace and allows no decimals or escapes).
-_INT = r"(-?\d{1,12})"
-_STRICT_LIST = rf"(\[{_INT}, {_INT}, {_INT}, {_INT}\])"
-_FAST_RE = re.compile(
-    _TRIGGER_FIRST
-    + rf'(?:(?<=\{{)"bbox_2d": {_STRICT_LIST}(?:, "label": "([^"\\\n]{{0,200}})")?\}}'  # groups 1-6
-    + rf"|(?<=<)ref>([^<]{{0,200}})</ref><box>\[{_STRICT_LIST}\]</box>"  # groups 7-12
-    + "|"
-    + _TRIGGER_COND
-    + ")"
-)
-_STATELESS = frozenset(("obj", "cobj", "ebox", "pairs"))  # tokens that change nothing outside a <box>
-
-
-def _scan_simple(text: str, start: int, end: int, frame: Frame | None) -> list[ChainBox] | None:
-    """What ``_Scanner(text).scan(start, end)`` + ``boxes(frame)`` give, found in one regex step per box, as long
-    as the scan stays in its start state (no open <box>, <ref> label or JSON-object events pending): Qwen
-    objects and InternVL ref+box tokens, and the triggers the scan skips. None as soon as any other token turns
-    up; then the caller runs the general scan. (A test checks the two agree.)"""
-    end = min(end, start + MAX_SCAN_CHARS)
-    # Every box token holds "box" or a comma (see _MAYBE_BOX_RE), so none starts after the last of them: past
-    # it, with the scan in its start state, no box can follow. (Two searches from the end cost less than the
-    # regex search through the words after the last box.)
-    last = max(text.rfind(",", start, end), text.rfind("box", start, end))
-    search = _FAST_RE.search
-    out: list[ChainBox] = []
-    append = out.append
-    pos, checked = start, False
-    while pos <= last:
-        m = search(text, pos, end)
-        if m is None:
-            return out
-        g = m.lastindex
-        if len(out) >= MAX_BOXES:
-            return None
-        if g is not None:  # a strict box: groups 1-6 (Qwen object) or 7-12 (InternVL ref + box)
-            if g == 8:
-                _, _, _, _, _, _, lab, raw, a, b, c, d = m.groups()
-                lab = lab.strip() or None
-                span = m.span(8)
-            else:
-                raw, a, b, c, d, lab, _, _, _, _, _, _ = m.groups()
-                lab = (lab.strip() or None) if lab else None
-                span = m.span(1)
-            pos = m.end()
-            x1, y1, x2, y2 = map(int, (a, b, c, d))
-            if (
-                frame is None
-                and -10_000_000 <= x1 < x2 <= 10_000_000
-                and -10_000_000 <= y1 < y2 <= 10_000_000
-            ):
-                # what _record_box gives for an already sorted, sane box (x + 0.0 == float(x) for these ints)
-                box = _new(Box)
-                _set_box_dict(
-                    box, {"x1": x1 + 0.0, "y1": y1 + 0.0, "x2": x2 + 0.0, "y2": y2 + 0.0, "label": lab}
-                )
-                cb = _new(ChainBox)
-                _set_chain_box_dict(
-                    cb,
-                    {
-                        "raw": raw,
-                        "span": span,
-                        "coords": (x1, y1, x2, y2),
-                        "label": lab,
-                        "box": box,
-                        "error": None,
-                    },
-                )
-                append(cb)
-            else:
-                append(_record_box(text, span[0], span[1], (x1, y1, x2, y2), lab, None, frame))
-            continue
-        # any other trigger: what _Scanner.scan does there, as long as that leaves its state alone
-        s = m.start()
-        if not checked:  # text with many such triggers and no box at all is common: one search settles it
-            if not _may_have_boxes(text, s, end):
-                return out
-            checked = True
-        numeric = text[s] not in "\"'<{}[("
-        if numeric and s > 0 and (text[s - 1].isalnum() or text[s - 1] in "._-"):
-            pos = _skip_number(text, s, end)
-            continue
-        t = _TOKEN_RE.match(text, s, end)
-        if t is None:
-            pos = _skip_number(text, s, end) if numeric else s + 1
-            continue
-        kind, pos = t.lastgroup, t.end()
-        if kind == "qobj" or kind == "qobj_lf" or kind == "iref":
-            append(_record_box(text, *_box_record(t), frame))
-        elif kind == "list":
-            nums = _list_numbers(text[s + 1 : pos - 1])
-            if nums is not None and len(nums) == 4:
-                return None  # a bare box: it may take a label from the JSON around it
-        elif kind not in _STATELESS:
-            return None
-    return out
-
-
-def _scan_general(text: str, start: int, end: int, frame: Frame | None) -> list[ChainBox]:
+def _scan(text: str, start: int, end: int, frame: Frame | None) -> list[ChainBox]:
     sc = _Scanner(text)
     sc.scan(start, end)
     return sc.boxes(frame)
-
-
-def _scan(text: str, start: int, end: int, frame: Frame | None) -> list[ChainBox]:
-    boxes = _scan_simple(text, start, end, frame)
-    return _scan_general(text, start, end, frame) if boxes is None else boxes
 
 
 def find_boxes(text: str, frame: Frame | None = None) -> list[ChainBox]:
@@ -620,37 +424,27 @@ def parse(text: str, frame: Frame | None = None) -> GroundedChain:
     """
     if not isinstance(text, str):
         raise TypeError(f"parse() needs a str, got {type(text).__name__}")
+    think = _section(text, "<think>", "</think>", ("<rethink>", "<answer>"))
+    rethink = _section(text, "<rethink>", "</rethink>", ("<answer>",))
+    answer = _section(text, "<answer>", "</answer>", (), last=True)
     names = tuple(_TAG_RE.findall(text))
-    if names in _WELL_FORMED:
-        think, rethink, answer, tags_ok = _split_well_formed(text, len(names) == 6)
-        reasoning_ok = True
-    else:
-        think, rethink, answer, tags_ok, reasoning_ok = _split_general(text, names)
-    boxes = ()
-    if think:
-        found = _scan_simple(text, think[0], think[1], frame)
-        boxes = tuple(_scan_general(text, think[0], think[1], frame) if found is None else found)
-    strict = bool(boxes) and tags_ok and any(b.box is not None for b in boxes)
-    chain = _new(GroundedChain)
-    # built like _chain_box: the frozen dataclass __init__ was a fifth of the time of a chain without boxes
-    _set_chain_dict(
-        chain,
-        {
-            "text": text,
-            "think": text[think[0] : think[1]] if think else None,
-            "rethink": text[rethink[0] : rethink[1]] if rethink else None,
-            "answer": text[answer[0] : answer[1]] if answer else None,
-            "think_span": think,
-            "rethink_span": rethink,
-            "answer_span": answer,
-            "boxes": boxes,
-            "frame": frame,
-            "tags_ok": tags_ok,
-            "strict_format": strict,
-            "reasoning_ok": reasoning_ok,
-        },
+    tags_ok = names in _WELL_FORMED and not text[: text.find("<think>")].strip()
+    reasoning_ok = tags_ok or tuple(n for n in names if n in _REASONING) == _REASONING
+    boxes = tuple(_scan(text, *think, frame)) if think else ()
+    return GroundedChain(
+        text=text,
+        think=text[think[0] : think[1]] if think else None,
+        rethink=text[rethink[0] : rethink[1]] if rethink else None,
+        answer=text[answer[0] : answer[1]] if answer else None,
+        think_span=think,
+        rethink_span=rethink,
+        answer_span=answer,
+        boxes=boxes,
+        frame=frame,
+        tags_ok=tags_ok,
+        strict_format=tags_ok and any(b.box is not None for b in boxes),
+        reasoning_ok=reasoning_ok,
     )
-    return chain
 
 
 # ------------------------------------------------------------------------------------------------ render
@@ -685,9 +479,11 @@ def render_chain(
     rethink: str,
     answer: str,
     style: str = "qwen",
+    compact: bool = False,
 ) -> str:
     """A full GRIT completion. ``think_parts`` mixes text and boxes (a :class:`Box`, using its label, or a
-    ``(coords, label)`` pair); parts are joined with single spaces."""
+    ``(coords, label)`` pair); parts are joined with single spaces. ``compact``: no blank around the sections
+    (the shapes pretraining targets)."""
     parts = []
     for p in think_parts:
         if isinstance(p, str):
@@ -697,4 +493,6 @@ def render_chain(
         else:
             coords, label = p
             parts.append(render_box(coords, label, style))
-    return f"<think> {' '.join(parts)} </think>\n<rethink> {rethink} </rethink>\n<answer> {answer} </answer>"
+    pad, sep = ("", "") if compact else (" ", "\n")
+    sections = (("think", " ".join(parts)), ("rethink", rethink), ("answer", answer))
+    return sep.join(f"<{tag}>{pad}{body}{pad}</{tag}>" for tag, body in sections)

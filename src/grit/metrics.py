@@ -9,17 +9,15 @@ stricter companion that also punishes one big box covering several targets.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from grit.boxes import Box, Frame, matched_iou, union_iou
 from grit.chain import GroundedChain, answer_text, parse
 from grit.judge import judge_answer
-from grit.rewards import is_counting_item
+from grit.judge.rule import is_counting_item, stated_count
 
 BoxLike = Box | Sequence[float]
-# Datasets whose answers are object counts: the target-counting check applies to them.
 
 
 def grounding_iou(pred_boxes: Iterable[BoxLike], gt_boxes: Iterable[BoxLike]) -> float:
@@ -41,15 +39,15 @@ def matched_grounding_iou(pred_boxes: Iterable[BoxLike], gt_boxes: Iterable[BoxL
 
 
 def is_counting(record: dict[str, Any]) -> bool:
-    """Counting items: an explicit ``counting`` flag, else a counting dataset with an integer answer."""
+    """Counting items: an explicit ``counting`` flag, else a counting dataset whose answer states a count
+    (the target-counting reward's rule: "2", "two" and "2 dogs" do)."""
     if "counting" in record:
         return bool(record["counting"])
-    return is_counting_item(record.get("dataset"), record.get("question")) and _int_answer(record) is not None
+    return is_counting_item(record.get("dataset"), record.get("question")) and _count(record) is not None
 
 
-def _int_answer(record: dict[str, Any]) -> int | None:
-    answer = str(record.get("answer", "")).strip()
-    return int(answer) if re.fullmatch(r"\d+", answer) else None
+def _count(record: dict[str, Any]) -> int | None:
+    return stated_count(str(record.get("answer", "")))
 
 
 def score_sample(
@@ -86,7 +84,7 @@ def score_sample(
     n_boxes = len(chain.valid_boxes)
     counted_ok = None
     if is_counting(record):
-        target = _int_answer(record)
+        target = _count(record)
         counted_ok = target is not None and n_boxes == target
     return {
         "dataset": record.get("dataset", "unknown"),

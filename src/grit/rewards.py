@@ -61,11 +61,11 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import NamedTuple
 
-from grit import chain as chain_mod
 from grit.boxes import ABSURD_FACTOR, Box, Frame
-from grit.chain import ChainBox, GroundedChain
+from grit.chain import GroundedChain, answer_text, parse
+from grit.judge import judge_answer
+from grit.judge.rule import is_counting_item, stated_count
 
 log = logging.getLogger(__name__)
 
@@ -108,67 +108,42 @@ def _content_text(content: object) -> str:
     return "" if content is None else str(content)
 
 
-class CacheInfo(NamedTuple):
-    currsize: int
-    maxsize: int
+def _texts(completions: Sequence[object]) -> list[str]:
+    return [completion_text(c) for c in completions]
 
 
 class _StepParses:
     """Parses shared by the rewards of one training step: TRL calls them one after another on the same
-    completions, so each completion is parsed once per step. A reward that sees a whole batch
-    (:meth:`batch`) makes that batch the one kept, so a chain lives for one step only: an LRU of thousands of
-    chains kept the garbage collector busy for a fifth of the reward time. Texts over ``max_chars`` are never
-    kept; at most ``maxsize`` chains are kept from single lookups."""
+    completions, so each completion is parsed once per step. Each batch replaces the one kept, so a chain
+    lives for one step only (an LRU of thousands of chains kept the garbage collector busy for a fifth of the
+    reward time). Texts over ``max_chars`` are never kept."""
 
-    def __init__(self, max_chars: int, maxsize: int) -> None:
-        self.max_chars, self.maxsize = max_chars, maxsize
+    def __init__(self, max_chars: int) -> None:
+        self.max_chars = max_chars
         self.chains: dict[str, GroundedChain] = {}
-
-    def __call__(self, text: str) -> GroundedChain:
-        c = self.chains.get(text)
-        if c is None:
-            c = chain_mod.parse(text)
-            if len(text) <= self.max_chars:
-                if len(self.chains) >= self.maxsize:
-                    self.chains = {}
-                self.chains[text] = c
-        return c
 
     def batch(self, texts: Sequence[str]) -> list[GroundedChain]:
         """The chains of ``texts``; from now on these are the ones kept (unless none of them can be)."""
-        old: dict[str, GroundedChain] = self.chains
         new: dict[str, GroundedChain] = {}
         out = []
-        new_get, old_get, parse, max_chars = new.get, old.get, chain_mod.parse, self.max_chars
         for text in texts:
-            c = new_get(text) or old_get(text) or parse(text)
-            if len(text) <= max_chars:
+            c = new.get(text) or self.chains.get(text) or parse(text)
+            if len(text) <= self.max_chars:
                 new[text] = c
             out.append(c)
         if new:
             self.chains = new
         return out
 
-    def cache_info(self) -> CacheInfo:
-        return CacheInfo(len(self.chains), self.maxsize)
-
     def cache_clear(self) -> None:
         self.chains = {}
 
 
-_parse_cached = _StepParses(_CACHE_MAX_CHARS, maxsize=4096)
-_chain = _parse_cached  # one completion's chain, shared with the step's other rewards
-
-
-def _column(kwargs: dict, name: str, i: int) -> object:
-    col = kwargs.get(name)
-    if col is None or isinstance(col, (str, bytes)) or not isinstance(col, Sequence) or i >= len(col):
-        return None
-    return col[i]
+_parse_cached = _StepParses(_CACHE_MAX_CHARS)
 
 
 def _columns(kwargs: dict, name: str, n: int) -> list:
-    """``[_column(kwargs, name, i) for i in range(n)]``, checking the column once per batch instead of per row."""
+    """The keyword column ``name`` as ``n`` values, None where it is missing, too short or not a list."""
     col = kwargs.get(name)
     if col is None or isinstance(col, (str, bytes)) or not isinstance(col, Sequence):
         return [None] * n
@@ -199,14 +174,8 @@ def _frame_column(value: object) -> Frame | None:
     """A usable frame from the ``frame`` column (a Frame or its field dict, as a datasets column stores it)."""
     if isinstance(value, dict):
         try:
-            value = Frame(
-                str(value["kind"]),
-                int(value["image_width"]),
-                int(value["image_height"]),
-                float(value["extent_x"]),
-                float(value["extent_y"]),
-            )
-        except (KeyError, TypeError, ValueError, OverflowError):
+            value = Frame.from_dict(value)
+        except ValueError:
             return None
     if not isinstance(value, Frame):
         return None
@@ -214,79 +183,33 @@ def _frame_column(value: object) -> Frame | None:
     return value if ok else None
 
 
-def _frames(kwargs: dict, i: int) -> tuple[Frame, ...]:
-    """Frames a box may be written in for row ``i``: the ``frame`` column, else guesses from the image size."""
-    return _row_frames(_column(kwargs, "frame", i), _column(kwargs, "width", i), _column(kwargs, "height", i))
-
-
-def _row_frames(frame: object, width: object, height: object) -> tuple[Frame, ...]:
-    f = _frame_column(frame) if frame is not None else None
-    if f is not None:
-        return (f,)
-    w, h = _size(width), _size(height)
-    return _size_frames(w, h) if w and h else ()
-
-
-def _frames_getter(kwargs: dict, n: int) -> Callable[[int], tuple[Frame, ...]]:
-    """A per-batch ``_frames(kwargs, i)``: columns checked once, rows of one image size share one lookup."""
-    frame_col, width_col, height_col = (_columns(kwargs, k, n) for k in ("frame", "width", "height"))
-    seen: dict[tuple[int, int], tuple[Frame, ...]] = {}
-
-    def frames(i: int) -> tuple[Frame, ...]:
-        w, h = width_col[i], height_col[i]
-        if frame_col[i] is None and type(w) is int and type(h) is int:
-            f = seen.get((w, h))
-            if f is None:
-                f = seen[w, h] = _row_frames(None, w, h)
-            return f
-        return _row_frames(frame_col[i], w, h)
-
-    return frames
+def _frames(kwargs: dict, n: int) -> list[tuple[Frame, ...]]:
+    """Per row, the frames a box may be written in: the ``frame`` column, else guesses from the image size."""
+    out = []
+    for frame, width, height in zip(
+        *(_columns(kwargs, k, n) for k in ("frame", "width", "height")), strict=True
+    ):
+        f = _frame_column(frame) if frame is not None else None
+        w, h = _size(width), _size(height)
+        out.append((f,) if f is not None else _size_frames(w, h) if w and h else ())
+    return out
 
 
 def fits(box: Box, frame: Frame) -> bool:
     """Would :func:`grit.boxes.normalize_box` accept this already-normalised (sorted, finite) box in ``frame``?
 
-    The same two tests — not absurdly far outside, non-zero area after clipping — written out, because the
-    rewards run it for every box of every completion; a property test checks it agrees with normalize_box.
+    The same two tests — not absurdly far outside, non-zero area after clipping — without building a box; a
+    property test checks it agrees with normalize_box.
     """
     ex, ey = frame.extent_x, frame.extent_y
-    lim_x, lim_y = ABSURD_FACTOR * ex, ABSURD_FACTOR * ey
-    if max(-box.x1, box.x2) > lim_x or max(-box.y1, box.y2) > lim_y:
+    if max(-box.x1, box.x2) > ABSURD_FACTOR * ex or max(-box.y1, box.y2) > ABSURD_FACTOR * ey:
         return False
     return min(box.x2, ex) > max(box.x1, 0.0) and min(box.y2, ey) > max(box.y1, 0.0)
 
 
-def _n_valid_boxes(c: GroundedChain, frames: tuple[Frame, ...], stop_at: int | None = None) -> int:
-    """Valid boxes inside <think> (counted up to ``stop_at``); with frames, a box must fit at least one of them."""
-    return _count_valid_boxes(c.boxes, frames, stop_at) if c.boxes else 0
-
-
-def _count_valid_boxes(
-    boxes: Sequence[ChainBox], frames: tuple[Frame, ...], stop_at: int | None = None
-) -> int:
-    """:func:`_n_valid_boxes` of a chain's ``boxes``, with :func:`fits` written out (a test checks it)."""
-    if not frames:
-        return sum(1 for b in boxes if b.box is not None)
-    n = 0
-    for b in boxes:
-        box = b.box
-        if box is not None:
-            x1, y1, x2, y2 = box.x1, box.y1, box.x2, box.y2
-            far_x = x2 if x2 > -x1 else -x1  # max(-x1, x2): b if b > a else a is max(a, b), likewise min
-            far_y = y2 if y2 > -y1 else -y1
-            for f in frames:
-                ex, ey = f.extent_x, f.extent_y
-                if (
-                    not (far_x > ABSURD_FACTOR * ex or far_y > ABSURD_FACTOR * ey)
-                    and (ex if ex < x2 else x2) > (0.0 if x1 < 0.0 else x1)
-                    and (ey if ey < y2 else y2) > (0.0 if y1 < 0.0 else y1)
-                ):
-                    n += 1
-                    break
-            if n == stop_at:
-                break
-    return n
+def _n_valid_boxes(c: GroundedChain, frames: tuple[Frame, ...]) -> int:
+    """Valid boxes inside <think>; with frames, a box must fit at least one of them."""
+    return sum(1 for b in c.valid_boxes if not frames or any(fits(b, f) for f in frames))
 
 
 def _require_answers(kwargs: dict, n: int, reward: str) -> list:
@@ -315,23 +238,10 @@ _TWO_WORDS_RE = re.compile(r"[a-zA-Z0-9][^a-zA-Z0-9]+[a-zA-Z0-9]")
 def grounded_reasoning_format(completions: Sequence[object], **kwargs) -> list[float]:
     """0–0.5: one point per tag of ``<think> </think> <rethink> </rethink>`` found exactly once and after the
     previous tag, one more when all four did and the think text has ≥ 2 words; ``points / 5 * 0.5``."""
-    out = []
-    for comp in completions:
-        text = comp if type(comp) is str else completion_text(comp)
-        find = text.find
-        t0, t1, r0, r1 = find("<think>"), find("</think>"), find("<rethink>"), find("</rethink>")
-        # In order (no tag starts inside another, so each then comes after the previous one ends) and once each:
-        # every tag holds one "think>" and these four are different ones. Then the loop below gives 4 points.
-        if 0 <= t0 < t1 < r0 < r1 and text.count("think>") == 4:
-            out.append((5 if _TWO_WORDS_RE.search(text, t0 + len("<think>"), t1) else 4) / 5 * 0.5)
-            continue
-        out.append(_reasoning_points(text) / 5 * 0.5)
-    return out
+    return [_reasoning_points(text) / 5 * 0.5 for text in _texts(completions)]
 
 
 def _reasoning_points(text: str) -> int:
-    """The points of :func:`grounded_reasoning_format`, tag by tag (its general case; a test checks its shortcut
-    against this)."""
     points, cursor = 0, 0
     for tag in _REASONING_TAGS:
         p = text.find(tag)
@@ -347,127 +257,65 @@ def _reasoning_points(text: str) -> int:
 
 def grounded_region_format(completions: Sequence[object], **kwargs) -> list[float]:
     """0–0.5: 0.5 when think/rethink are well formed (once each, in order) and <think> holds ≥ 1 valid box."""
-    frames = _frames_getter(kwargs, len(completions))
-    out = []
-    texts = [comp if type(comp) is str else completion_text(comp) for comp in completions]
-    for i, c in enumerate(_parse_cached.batch(texts)):
-        ok = c.reasoning_ok and c.boxes and _count_valid_boxes(c.boxes, frames(i), stop_at=1) > 0
-        out.append(0.5 if ok else 0.0)
-    return out
-
-
-_COUNT_DATASET_RE = re.compile(r"tally|count", re.IGNORECASE)
-
-
-def is_counting_item(dataset: object, question: object = None) -> bool:
-    """Counting items (TallyQA-style): the dataset tag names a counting set ("tallyqa", "shapes_count", ...);
-    without a dataset tag, a question that starts with "how many". Shared with :mod:`grit.metrics`."""
-    if dataset is not None:
-        return bool(_COUNT_DATASET_RE.search(str(dataset)))
-    return isinstance(question, str) and question.strip().lower().startswith("how many")
-
-
-@lru_cache(maxsize=4096)
-def _answer_count(answer: str) -> int | None:
-    from grit.judge.rule import parse_number
-
-    try:
-        v = parse_number(answer)
-    except Exception:  # another module's parser: an odd answer must not break the reward
-        return None
-    return int(v) if v is not None and math.isfinite(v) and v == int(v) and v >= 0 else None
+    chains = _parse_cached.batch(_texts(completions))
+    frames = _frames(kwargs, len(chains))
+    return [
+        0.5 if c.reasoning_ok and _n_valid_boxes(c, f) > 0 else 0.0
+        for c, f in zip(chains, frames, strict=True)
+    ]
 
 
 def grounded_target_counting(completions: Sequence[object], **kwargs) -> list[float]:
     """0–1: for counting items (``dataset`` contains "tally"/"count"; without a ``dataset`` column, a question
     starting "how many"), 1 when the number of valid boxes inside <think> equals the numeric answer.
 
-    Items that are not counting items, have no or a non-numeric answer ("two" and "2 dogs" are numeric), or
-    whose think/rethink tags are not well formed score 0.
+    Items that are not counting items, have no answer or one that states no count ("two" and "2 dogs" do,
+    see :func:`grit.judge.rule.stated_count`), or whose think/rethink tags are not well formed score 0.
     """
     n = len(completions)
-    datasets, questions = _columns(kwargs, "dataset", n), _columns(kwargs, "question", n)
-    counting_sets: dict[str, bool] = {}  # dataset tag -> is a counting set (a batch has few tags)
-    frames = None
+    chains = _parse_cached.batch(_texts(completions))
+    columns = (_columns(kwargs, k, n) for k in ("answer", "dataset", "question"))
     out = []
-    for i, (comp, ans) in enumerate(zip(completions, _columns(kwargs, "answer", n), strict=True)):
-        score = 0.0
-        if ans is not None and not isinstance(ans, bool):
-            dataset = datasets[i]
-            if type(dataset) is str:
-                counting = counting_sets.get(dataset)
-                if counting is None:
-                    counting = counting_sets[dataset] = is_counting_item(dataset)
-            else:
-                counting = is_counting_item(dataset, questions[i])
-            target = _answer_count(str(ans)[:200]) if counting else None
-            if target is not None:
-                c = _chain(comp if type(comp) is str else completion_text(comp))
-                if c.reasoning_ok:
-                    if frames is None:
-                        frames = _frames_getter(kwargs, n)
-                    if _n_valid_boxes(c, frames(i)) == target:
-                        score = 1.0
-        out.append(score)
+    for c, f, ans, dataset, question in zip(chains, _frames(kwargs, n), *columns, strict=True):
+        target = None
+        if ans is not None and not isinstance(ans, bool) and is_counting_item(dataset, question):
+            target = stated_count(str(ans))
+        out.append(1.0 if target is not None and c.reasoning_ok and _n_valid_boxes(c, f) == target else 0.0)
     return out
 
 
 def answer_format(completions: Sequence[object], **kwargs) -> list[float]:
     """0–0.5: 0.25 when ``<answer>`` appears, 0.5 when it appears exactly once."""
-    out = []
-    for comp in completions:
-        n = (comp if type(comp) is str else completion_text(comp)).count("<answer>")
-        out.append(0.5 if n == 1 else 0.25 if n > 1 else 0.0)
-    return out
+    counts = [text.count("<answer>") for text in _texts(completions)]
+    return [0.5 if n == 1 else 0.25 if n > 1 else 0.0 for n in counts]
 
 
 # ------------------------------------------------------------------------------------------------ answer
 
 
-def _answer_part(text: str) -> str | None:
-    """``chain.answer_text(text)`` when the text has an ``<answer>`` tag, else None. The step's parse has the
-    same span (the last <answer> up to the next </answer> or the end), so a parsed text is not searched again."""
-    c = _parse_cached.chains.get(text)
-    if c is not None:
-        return None if c.answer is None else c.answer.strip()
-    return chain_mod.answer_text(text) if "<answer>" in text else None
-
-
-def _default_judge(prediction: str, answer: str, **kw) -> bool:
-    from grit.judge import judge_answer
-
-    if not isinstance(
-        kw.get("question"), str
-    ):  # a junk question column (ints, NaN) must not crash the reward
-        kw["question"] = None
-    return judge_answer(prediction, answer, **kw)
+def _answers(completions: Sequence[object]) -> list[str | None]:
+    """Each completion's answer (:func:`grit.chain.answer_text`), None without an ``<answer>`` tag."""
+    return [answer_text(text) if "<answer>" in text else None for text in _texts(completions)]
 
 
 def make_answer_accuracy(judge_fn: Callable[..., object] | None = None) -> RewardFn:
     """An ``answer_accuracy`` reward using ``judge_fn(prediction, answer, *, question, choices, answer_type)``
     (truthy = correct; e.g. :class:`grit.judge.LLMJudge`). Default: the offline rule judge."""
-    judge = judge_fn or _default_judge
+    judge = judge_fn or judge_answer
 
     def answer_accuracy(completions: Sequence[object], **kwargs) -> list[float]:
         """0–1: 1 when the judge accepts the text after the last ``<answer>``; 0 without ``<answer>``."""
         n = len(completions)
         answers = _require_answers(kwargs, n, "answer_accuracy")
-        questions, choices = _columns(kwargs, "question", n), _columns(kwargs, "choices", n)
-        answer_types = _columns(kwargs, "answer_type", n)
-        call = judge
-        if judge is _default_judge:  # the same call without its import and keyword dict per item
-            from grit.judge import judge_answer as call
-
-            questions = [q if isinstance(q, str) else None for q in questions]
+        questions = [
+            q if isinstance(q, str) else None for q in _columns(kwargs, "question", n)
+        ]  # junk → None
+        choices, answer_types = _columns(kwargs, "choices", n), _columns(kwargs, "answer_type", n)
         out = []
-        for i, comp in enumerate(completions):
-            pred = _answer_part(comp if type(comp) is str else completion_text(comp))
-            if pred is None:
-                out.append(0.0)
-                continue
+        for i, pred in enumerate(_answers(completions)):
             # No try/except: a judge that fails after its own retries (LLMJudge raises JudgeError) stops the
             # run loudly — resumable from the last checkpoint — instead of training on silent zeros.
-            ok = call(
+            ok = pred is not None and judge(
                 pred, str(answers[i]), question=questions[i], choices=choices[i], answer_type=answer_types[i]
             )
             out.append(1.0 if ok else 0.0)
@@ -485,52 +333,29 @@ _BLEU_STRIP_RE = re.compile(r"[^a-zA-Z0-9\s]")
 def bleu1(candidate: str, reference: str) -> float:
     """Sentence BLEU-1: clipped unigram precision times the brevity penalty, on lowercased words with
     punctuation removed (the released code's normalisation; nltk's ``sentence_bleu`` with weights (1,0,0,0))."""
-    ref_len, ref_counts = _bleu_reference(reference) if len(reference) <= 200 else _bleu_counts(reference)
-    # A candidate equal to the reference: every word matches and the lengths agree, so precision 1 and
-    # brevity penalty exp(0) = 1 (or 0 without words), as the computation below gives.
-    if candidate == reference:
-        return 1.0 if ref_len else 0.0
-    cand = _bleu_words(candidate)
-    if not cand or not ref_len:
+    cand, ref = (_BLEU_STRIP_RE.sub(" ", t).lower().split() for t in (candidate, reference))
+    if not cand or not ref:
         return 0.0
-    cand_counts: dict[str, int] = {}
-    for w in cand:
-        cand_counts[w] = cand_counts.get(w, 0) + 1
-    matched = sum(min(n, ref_counts.get(w, 0)) for w, n in cand_counts.items())
-    precision = matched / len(cand)
-    bp = 1.0 if len(cand) > ref_len else math.exp(1 - ref_len / len(cand))
-    return precision * bp
-
-
-def _bleu_words(text: str) -> list[str]:
-    return _BLEU_STRIP_RE.sub(" ", text).lower().split()
-
-
-def _bleu_counts(reference: str) -> tuple[int, dict[str, int]]:
-    """Number of words and word counts of a reference (callers only read the dict)."""
-    counts: dict[str, int] = {}
-    words = _bleu_words(reference)
-    for w in words:
-        counts[w] = counts.get(w, 0) + 1
-    return len(words), counts
-
-
-# A reference is a ground-truth answer, shared by the whole GRPO group of completions scored against it.
-_bleu_reference = lru_cache(maxsize=4096)(_bleu_counts)
+    unmatched: dict[str, int] = {}
+    for w in ref:
+        unmatched[w] = unmatched.get(w, 0) + 1
+    matched = 0
+    for w in cand:  # clipped: a reference word matches at most as often as it occurs
+        if unmatched.get(w, 0) > 0:
+            unmatched[w] -= 1
+            matched += 1
+    bp = 1.0 if len(cand) > len(ref) else math.exp(1 - len(ref) / len(cand))
+    return matched / len(cand) * bp
 
 
 def answer_bleu(completions: Sequence[object], **kwargs) -> list[float]:
     """0–0.1: BLEU-1 of the answer text (after the last ``<answer>``) vs the ground truth × 0.1; 0 without
     ``<answer>``."""
     answers = _require_answers(kwargs, len(completions), "answer_bleu")
-    out = []
-    for i, comp in enumerate(completions):
-        pred = _answer_part(comp if type(comp) is str else completion_text(comp))
-        score = 0.0
-        if pred is not None:
-            score = 0.1 * bleu1(pred[:10_000], str(answers[i])[:10_000])
-        out.append(score)
-    return out
+    return [
+        0.0 if pred is None else 0.1 * bleu1(pred[:10_000], str(gold)[:10_000])
+        for pred, gold in zip(_answers(completions), answers, strict=False)
+    ]
 
 
 # ------------------------------------------------------------------------------------------------ repetition
@@ -539,42 +364,16 @@ NGRAM = 8
 MAX_WORDS = 100_000  # longer completions are judged on their first 100k words
 
 
-def _8grams_distinct(words: list[str]) -> bool:
-    """True when no word 8-gram of ``words`` occurs twice; False when one may (then they are counted).
-
-    Decided on a sample of the word 3-grams, half of them, those starting at positions ≡ 0, 1 or 3 (mod 6),
-    instead of one 8-tuple per position. If the 8-grams at i and j are equal, so are the 3-grams at i + o and
-    j + o for o = 0..5 (both lie inside the 8-grams), and as o runs through 0..5, i + o takes every residue
-    mod 6. {0, 1, 3} is a difference cover mod 6 (every residue is x - y for x, y in it), so for some o both
-    i + o and j + o are sampled: two equal sampled 3-grams at different positions. (A test checks it against
-    the 8-gram count.)"""
-    it = iter(words)
-    seen = set(zip(it, it, it))  # noqa: B905 - the 3-grams at 0, 3, 6, ... (≡ 0 or 3 mod 6): len(words) // 3
-    if len(seen) < len(words) // 3:
-        return False  # a repetitive text: stop early
-    s3 = words[3::6]
-    seen.update(zip(words[1::6], words[2::6], s3))  # noqa: B905 - those at 1, 7, 13, ...: len(s3)
-    return len(seen) == len(words) // 3 + len(s3)
-
-
 def repetition(completions: Sequence[object], **kwargs) -> list[float]:
     """0–0.5: ``0.5 * (1 - repeated)``, where ``repeated`` is the share of word 8-grams that already occurred
     earlier in the completion; texts shorter than 8 words score 0.5."""
     out = []
-    for comp in completions:
-        words = (comp if type(comp) is str else completion_text(comp)).split()
-        if len(words) > MAX_WORDS:
-            words = words[:MAX_WORDS]
+    for text in _texts(completions):
+        words = text.split()[:MAX_WORDS]
         total = len(words) - NGRAM + 1
-        if total <= 1 or (NGRAM >= 8 and _8grams_distinct(words)):  # (the sample's proof needs NGRAM >= 8)
-            out.append(0.5)  # = 0.5 * total / total
-            continue
-        # Words as the index of their first occurrence (same n-grams, cheaper to hash and compare); zip stops at
-        # the shortest slice, ids[NGRAM - 1:], which has exactly `total` items.
-        first: dict[str, int] = {}
-        ids = list(map(first.setdefault, words, range(len(words))))
-        unique = len(set(zip(*[ids[k:] for k in range(NGRAM)])))  # noqa: B905
-        out.append(0.5 * unique / total)
+        # zip stops at the shortest slice, words[NGRAM - 1:], which has exactly `total` items
+        grams = set(zip(*[words[k:] for k in range(NGRAM)]))  # noqa: B905
+        out.append(0.5 * len(grams) / total if total > 1 else 0.5)
     return out
 
 

@@ -266,7 +266,7 @@ def _draw(row: dict[str, Any], png: Path) -> str | None:
     path = Path(row.get("image_path") or row.get("image", ""))
     if not path.is_file():
         return f"image not found: {path}"
-    frame = Frame(**row["frame"]) if isinstance(row.get("frame"), dict) else None
+    frame = Frame.from_dict(row["frame"]) if isinstance(row.get("frame"), dict) else None
     chain = parse(row["completion"], frame)
     gts = [Box(*b) for b in row.get("bboxs") or []]
     with Image.open(path) as im:
@@ -583,7 +583,7 @@ def _chain_fragment(shot: Shot) -> str:
     if shot.row is None:
         return f"<div><h4>{e(shot.run)}</h4><p>{e(shot.note or '')}</p></div>"
     row = shot.row
-    frame = Frame(**row["frame"]) if isinstance(row.get("frame"), dict) else None
+    frame = Frame.from_dict(row["frame"]) if isinstance(row.get("frame"), dict) else None
     title = f"{shot.run}: {_verdict(row)}"
     frag = chain_html(parse(row["completion"], frame), image_src=shot.png, title=title)
     if frag.startswith("<style>") and "</style>" in frag:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import Any
 
 from grit.boxes import Frame
@@ -37,12 +36,9 @@ def _frame(row: dict[str, Any]) -> Frame | None:
     if f is None:
         return None
     try:
-        return Frame(**f)
-    except TypeError as e:
-        raise PredictionsError(
-            f"sample {row.get('key')}: field 'frame': expected kind, image_width, image_height, extent_x, "
-            f"extent_y, got {f!r}"
-        ) from e
+        return Frame.from_dict(f)
+    except ValueError as e:
+        raise PredictionsError(f"sample {row.get('key')}: field 'frame': {e}") from None
 
 
 def _raw_score(judge: Judge, correct: bool, row: dict[str, Any]) -> float:
@@ -95,7 +91,7 @@ def prediction_row(sample: Sample, result: Any, judge: Judge) -> dict[str, Any]:
         image_path=str(sample.image_path),
         completion=result.text,
         prompt=getattr(result, "prompt", None),
-        frame=asdict(result.frame) if result.frame is not None else None,
+        frame=result.frame.to_dict() if result.frame is not None else None,
         n_prompt_tokens=result.n_prompt_tokens,
         n_new_tokens=result.n_new_tokens,
         finished=getattr(result, "finished", None),

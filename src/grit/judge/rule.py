@@ -13,6 +13,7 @@ cat" vs "dog" is wrong).
 
 from __future__ import annotations
 
+import math
 import re
 import string
 from collections.abc import Sequence
@@ -184,6 +185,25 @@ def parse_number(text: str) -> float | None:
     rest = [w for w in rest if w != "and"]
     # allow a unit or a short noun ("5 cm", "3 dogs", "50 %"), not a sentence
     return nums[0] if len(rest) <= 1 else None
+
+
+@lru_cache(maxsize=4096)  # a GRPO group of completions shares one ground truth
+def stated_count(answer: str) -> int | None:
+    """The object count a ground-truth answer states ("2", "two", "2 dogs", "2.0"), or None when it states no
+    whole, non-negative number. The one counting rule of the target-counting reward and the counting metric."""
+    v = parse_number(answer[:200])
+    return int(v) if v is not None and math.isfinite(v) and v == int(v) and v >= 0 else None
+
+
+_COUNT_DATASET_RE = re.compile(r"tally|count", re.IGNORECASE)
+
+
+def is_counting_item(dataset: object, question: object = None) -> bool:
+    """Counting items (TallyQA-style): the dataset tag names a counting set ("tallyqa", "shapes_count", ...);
+    without a dataset tag, a question that starts with "how many"."""
+    if dataset is not None:
+        return bool(_COUNT_DATASET_RE.search(str(dataset)))
+    return isinstance(question, str) and question.strip().lower().startswith("how many")
 
 
 def _decimals(text: str) -> int:
@@ -397,25 +417,16 @@ def judge_answer(
         if verdict is not None:
             return verdict
     if (answer_type is None or type(answer_type) is str) and len(answer) <= 200:
-        if pred == answer and (precision is None or type(precision) is int):
-            verdict = _self_verdict(answer, answer_type, precision)
-            if verdict is not None:
-                return verdict
         kind, gold = _gold_kind_cached(answer, answer_type)
     else:
         kind, gold = _gold_kind(answer, answer_type)
-    return _judge_kind(pred, answer, question, precision, kind, gold)
-
-
-def _judge_kind(pred: str, answer: str, question: str | None, precision: int | None, kind: str, gold) -> bool:
-    """The last step of :func:`judge_answer`, given the ground truth's ``_gold_kind``."""
     if kind == "list":
         return _judge_list(pred, answer)
     if kind == "polar":
         return polarity(pred) == gold
     if kind == "number":
         return _judge_number(pred, gold, answer, precision)
-    return _judge_text(_strip_prefix(pred), answer, question)
+    return _judge_text(_strip_prefix(pred), answer, question if isinstance(question, str) else None)
 
 
 def _gold_kind(answer: str, answer_type: object) -> tuple[str, object]:
@@ -433,14 +444,3 @@ def _gold_kind(answer: str, answer_type: object) -> tuple[str, object]:
 
 # It depends on the ground truth alone, and GRPO judges a whole group of completions against each one.
 _gold_kind_cached = lru_cache(maxsize=4096)(_gold_kind)
-
-
-@lru_cache(maxsize=4096)
-def _self_verdict(answer: str, answer_type: str | None, precision: int | None) -> bool | None:
-    """The verdict on a prediction identical to the (tag-stripped) ground truth, which depends on the ground
-    truth alone — a correct GRPO completion often answers with exactly the ground-truth text. None where the
-    question could still change it (free text that starts like "Answer: ..."); then it is judged as usual."""
-    kind, gold = _gold_kind_cached(answer, answer_type)
-    if kind == "text" and _strip_prefix(answer) != answer:
-        return None
-    return _judge_kind(answer, answer, None, precision, kind, gold)

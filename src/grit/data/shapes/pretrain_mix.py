@@ -17,6 +17,7 @@ from __future__ import annotations
 import random
 import re
 
+from grit.chain import render_box, render_chain
 from grit.data.shapes.world import (
     STYLES,
     Obj,
@@ -60,8 +61,7 @@ KINDS = (*DEFAULT_MIX, "shape")
 
 
 def box_json(o: Obj, cfg: ShapesConfig) -> str:
-    x1, y1, x2, y2 = o.box(cfg)
-    return f'{{"bbox_2d": [{x1}, {y1}, {x2}, {y2}], "label": "{o.name}"}}'
+    return render_box(o.box(cfg), o.name)
 
 
 def boxes_json(objs: list[Obj], cfg: ShapesConfig) -> str:
@@ -147,22 +147,26 @@ def sample(kind: str, rng: random.Random, cfg: ShapesConfig) -> tuple[Scene, str
     if kind == "tag":
         facts = ". ".join(f[0][0].upper() + f[0][1:] for f in q.facts)
         think = f"I need to answer: {q.question} {facts}."
-        return scene, "Question: " + q.question + tag_prompt(rng), _tags(think, q.reason, q.answer)
+        return (
+            scene,
+            "Question: " + q.question + tag_prompt(rng),
+            render_chain([think], q.reason, q.answer, compact=True),
+        )
     if kind == "wholechain":
         think = "I look at the image. " + grounded_description(scene)
-        return scene, "Question: " + q.question + tag_prompt(rng), _tags(think, q.reason, q.answer)
+        return (
+            scene,
+            "Question: " + q.question + tag_prompt(rng),
+            render_chain([think], q.reason, q.answer, compact=True),
+        )
     if kind == "tagcap":
         think = "I look at the objects. " + plain_description(scene)
         return (
             scene,
             "Describe the image." + tag_prompt(rng),
-            _tags(think, "I check the objects.", grounded_description(scene)),
+            render_chain([think], "I check the objects.", grounded_description(scene), compact=True),
         )
     raise ValueError(f"unknown pretraining sample kind {kind!r}; known: {', '.join(KINDS)}")
-
-
-def _tags(think: str, rethink: str, answer: str) -> str:
-    return f"<think>{think}</think><rethink>{rethink}</rethink><answer>{answer}</answer>"
 
 
 # Words of the shapes world and its instructions that the tokenizer must know.

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from grit.chain import answer_text
 from grit.judge.rule import number_matches
 
 MATHVISTA_KEYS = ["question_type", "answer_type", "language", "source", "category", "task", "context",
@@ -81,13 +82,6 @@ def mathvista_verdict(extraction: Any, problem: Mapping[str, Any], ignore_empty:
     return mathvista_normalize(extraction, problem, ignore_empty) == problem["answer"]
 
 
-def _last_answer_part(response: str) -> str:
-    """Text after the last ``<answer>`` tag (GRIT completions), else the whole response."""
-    if "<answer>" in response:
-        response = response.rsplit("<answer>", 1)[1].split("</answer>", 1)[0]
-    return response.strip()
-
-
 def mathvista_extract(response: str, problem: Mapping[str, Any]) -> str:
     """Rule-based stand-in for MathVista's GPT answer extraction.
 
@@ -99,7 +93,7 @@ def mathvista_extract(response: str, problem: Mapping[str, Any]) -> str:
     """
     if not response:
         return ""
-    text = _last_answer_part(response)
+    text = answer_text(response)
     choices = _choices(problem)
     answer_type = problem.get("answer_type")
     if problem.get("question_type") == "multi_choice" and text in choices:
