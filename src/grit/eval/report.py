@@ -406,46 +406,9 @@ ABOUT_PAPER = (
 )
 
 
-@dataclass
-class Heading:
-    level: int
-    text: str
-
-
-@dataclass
-class Text:
-    text: str
-    note: bool = False  # explanatory small print
-
-
-@dataclass
-class Bullets:
-    items: list[str]
-
-
-@dataclass
-class Table:
-    header: list[str]
-    rows: list[list[str]]
-
-
-@dataclass
-class Picture:
-    src: str
-    alt: str
-
-
-@dataclass
-class Example:
-    """One gallery sample: the question, its ground truth and every run's chain."""
-
-    key: str
-    question: str
-    answer: str
-    shots: list[Shot]
-
-
-Block = Heading | Text | Bullets | Table | Picture | Example
+# A block is (kind, content): ("h1" | "h2" | "h3", text), ("p" | "note", text), ("ul", [text]),
+# ("table", (header, rows)), ("img", (src, alt)), ("example", (key, question, answer, shots)).
+Block = tuple[str, Any]
 
 
 def _verdict(row: dict[str, Any]) -> str:
@@ -480,22 +443,22 @@ def document(
     show_paper: bool,
 ) -> list[Block]:
     """The report's content, in order."""
-    doc: list[Block] = [Heading(1, title), Bullets(_run_lines(runs)), Text(ABOUT_ACC, note=True)]
-    doc += [Heading(2, "Summary"), Table(*summary_table(runs))]
+    doc: list[Block] = [("h1", title), ("ul", _run_lines(runs)), ("note", ABOUT_ACC)]
+    doc += [("h2", "Summary"), ("table", summary_table(runs))]
     if "metrics" in plots:
-        doc.append(Picture(plots["metrics"], "ACC and GIoU per dataset"))
+        doc.append(("img", (plots["metrics"], "ACC and GIoU per dataset")))
     if show_paper:
-        doc += [Heading(2, "Beside the paper (Table 1, Qwen2.5-VL-3B)"), Text(ABOUT_PAPER, note=True)]
-        doc.append(Table(*paper_table(runs)))
+        doc += [("h2", "Beside the paper (Table 1, Qwen2.5-VL-3B)"), ("note", ABOUT_PAPER)]
+        doc.append(("table", paper_table(runs)))
     if reward_terms is not None:
-        curves = Picture(plots["rewards"], "reward curves") if reward_terms else None
-        doc += [Heading(2, "Training rewards"), curves or Text("(no reward keys in the log)")]
+        curves = ("img", (plots["rewards"], "reward curves")) if reward_terms else None
+        doc += [("h2", "Training rewards"), curves or ("p", "(no reward keys in the log)")]
     for d in _datasets(runs):
-        doc += [Heading(2, d), Table(*detail_table(runs, d))]
-        doc += [Heading(3, "Most frequent answers"), Table(*answers_table(runs, d))]
+        doc += [("h2", d), ("table", detail_table(runs, d))]
+        doc += [("h3", "Most frequent answers"), ("table", answers_table(runs, d))]
         for key, shots in gallery.get(d, []):
             row0 = next(s.row for s in shots if s.row is not None)
-            doc.append(Example(key, row0["question"], str(row0["answer"]), shots))
+            doc.append(("example", (key, row0["question"], str(row0["answer"]), shots)))
     return doc
 
 
@@ -512,38 +475,35 @@ def md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _md_example(ex: Example) -> list[str]:
-    out = [f"### {ex.key}", "", f"**Q:** {ex.question}  ", f"**ground truth:** {ex.answer}", ""]
-    pics = [f"![{s.run}]({s.png})" if s.png else (s.note or "") for s in ex.shots]
-    verdicts = [
-        f"answer: {_show(s.row['answer_pred'])} · {_verdict(s.row)}" if s.row else "" for s in ex.shots
-    ]
-    out += [md_table([s.run for s in ex.shots], [pics, verdicts]), ""]
-    for s in ex.shots:
+def _md_example(key: str, question: str, answer: str, shots: list[Shot]) -> str:
+    out = [f"### {key}", "", f"**Q:** {question}  ", f"**ground truth:** {answer}", ""]
+    pics = [f"![{s.run}]({s.png})" if s.png else (s.note or "") for s in shots]
+    verdicts = [f"answer: {_show(s.row['answer_pred'])} · {_verdict(s.row)}" if s.row else "" for s in shots]
+    out.append(md_table([s.run for s in shots], [pics, verdicts]))
+    for s in shots:
         if s.row is not None:
             text = s.row["completion"]
             if len(text) > COMPLETION_CHARS:
                 text = text[:COMPLETION_CHARS] + " …"
-            out += [f"{s.run}:", "", "```text", text.replace("```", "'''"), "```", ""]
-    return out
+            out += ["", f"{s.run}:", "", "```text", text.replace("```", "'''"), "```"]
+    return "\n".join(out)
+
+
+MARKDOWN = {
+    "h1": "# {}".format,
+    "h2": "## {}".format,
+    "h3": "### {}".format,
+    "p": str,
+    "note": str,
+    "ul": lambda items: "\n".join(f"- {item}" for item in items),
+    "table": lambda t: md_table(*t),
+    "img": lambda img: f"![{img[1]}]({img[0]})",
+    "example": lambda ex: _md_example(*ex),
+}
 
 
 def to_markdown(doc: list[Block]) -> str:
-    out: list[str] = []
-    for b in doc:
-        if isinstance(b, Heading):
-            out += ["#" * b.level + " " + b.text, ""]
-        elif isinstance(b, Text):
-            out += [b.text, ""]
-        elif isinstance(b, Bullets):
-            out += [f"- {item}" for item in b.items] + [""]
-        elif isinstance(b, Table):
-            out += [md_table(b.header, b.rows), ""]
-        elif isinstance(b, Picture):
-            out += [f"![{b.alt}]({b.src})", ""]
-        else:
-            out += _md_example(b)
-    return "\n".join(out)
+    return "\n\n".join(MARKDOWN[kind](content) for kind, content in doc) + "\n"
 
 
 # ---------------------------------------------------------------------------------------------------- html
@@ -592,27 +552,29 @@ def _chain_fragment(shot: Shot) -> str:
     return f"<div>{note}{frag}</div>"
 
 
-def _html_block(b: Block) -> str:
+def _html_example(key: str, question: str, answer: str, shots: list[Shot]) -> str:
     e = html.escape
-    if isinstance(b, Heading):
-        return f"<h{b.level}>{e(b.text)}</h{b.level}>"
-    if isinstance(b, Text):
-        return f'<p class="grit-meta">{_inline(b.text)}</p>' if b.note else f"<p>{_inline(b.text)}</p>"
-    if isinstance(b, Bullets):
-        return "<ul>" + "".join(f"<li>{_inline(item)}</li>" for item in b.items) + "</ul>"
-    if isinstance(b, Table):
-        return html_table(b.header, b.rows)
-    if isinstance(b, Picture):
-        return f'<img src="{e(b.src)}" alt="{e(b.alt)}">'
-    question = f"<b>Q:</b> {e(b.question)}<br><b>ground truth:</b> {e(b.answer)}"
-    runs = "".join(_chain_fragment(s) for s in b.shots)
-    return f"<h3>{e(b.key)}</h3><div class='grit-q'>{question}</div>\n<div class=\"grit-runs\">{runs}</div>"
+    head = f"<h3>{e(key)}</h3><div class='grit-q'><b>Q:</b> {e(question)}<br><b>ground truth:</b> {e(answer)}</div>"
+    return head + '\n<div class="grit-runs">' + "".join(map(_chain_fragment, shots)) + "</div>"
+
+
+HTML = {
+    "h1": lambda t: f"<h1>{html.escape(t)}</h1>",
+    "h2": lambda t: f"<h2>{html.escape(t)}</h2>",
+    "h3": lambda t: f"<h3>{html.escape(t)}</h3>",
+    "p": lambda t: f"<p>{_inline(t)}</p>",
+    "note": lambda t: f'<p class="grit-meta">{_inline(t)}</p>',
+    "ul": lambda items: "<ul>" + "".join(f"<li>{_inline(item)}</li>" for item in items) + "</ul>",
+    "table": lambda t: html_table(*t),
+    "img": lambda img: f'<img src="{html.escape(img[0])}" alt="{html.escape(img[1])}">',
+    "example": lambda ex: _html_example(*ex),
+}
 
 
 def to_html(title: str, doc: list[Block]) -> str:
     from grit.viz import CSS
 
-    body = "\n".join(map(_html_block, doc))
+    body = "\n".join(HTML[kind](content) for kind, content in doc)
     return (
         f'<!doctype html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f"<style>{PAGE_CSS}{CSS}</style></head>\n<body>\n{body}\n</body></html>\n"
