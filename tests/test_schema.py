@@ -68,6 +68,8 @@ def test_blank_lines_are_skipped(tmp_path):
         ({"width": 0}, "width", "positive integer"),
         ({"height": 4.5}, "height", "positive integer"),
         ({"width": True}, "width", "positive integer"),
+        ({"width": 10**400}, "width", "positive integer up to"),  # too large for a float: no OverflowError
+        ({"bboxs": [[10, 5, 10**400, 20]]}, "bboxs[0]", "non-numeric or non-finite"),
         ({"question": 3}, "question", "expected a string"),
         ({"answer": [1]}, "answer", "string or number"),
         ({"answer": None}, "answer", "missing required field"),
@@ -111,6 +113,27 @@ def test_read_jsonl_raises_one_error_listing_locations(tmp_path):
     assert "12 invalid" in msg
     assert f"{path}:1: field 'width'" in msg
     assert "and 2 more errors" in msg
+
+
+def test_one_error_is_one_line_and_deep_nesting_is_located(tmp_path):
+    path = write_lines(tmp_path / "d.jsonl", [GOOD, "[" * 100_000 + "]" * 100_000, {**GOOD, "width": "640"}])
+    errors = validate_file(path, check_images=False)
+    assert [(e.line, e.field) for e in errors] == [(2, None), (3, "width")]
+    assert "nested too deeply" in errors[0].message
+    with pytest.raises(GritDataError) as info:
+        GritRecord.from_dict({**GOOD, "width": "640"}, where="src.jsonl:3")
+    assert str(info.value) == "src.jsonl:3: field 'width': expected a positive integer up to 1000000, got '640'"
+
+
+def test_written_lines_survive_any_string(tmp_path):
+    """Text JSON allows but a line reader or UTF-8 does not (U+2028, NEL, a lone surrogate) is kept escaped."""
+    odd = {**GOOD, "question": "a\u2028b\x85c", "answer": "\ud800"}
+    plain = {**GOOD, "question": "Qu'y a-t-il à côté du camion\u2028?"}
+    path = tmp_path / "out.jsonl"
+    assert write_jsonl([odd, plain], path) == 2
+    assert len(path.read_bytes().splitlines()) == len(path.read_text(encoding="utf-8").splitlines()) == 2
+    assert "à côté" in path.read_text(encoding="utf-8")  # readable text stays unescaped
+    assert [r.to_dict() for r in read_jsonl(path)] == [odd, plain]
 
 
 def test_missing_and_empty_files(tmp_path):

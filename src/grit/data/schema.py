@@ -27,6 +27,8 @@ from grit.files import atomic_write
 # Boxes may poke out of the image by this many pixels, or this fraction of the side (annotation tools round).
 BOX_TOLERANCE_PX = 2.0
 BOX_TOLERANCE_FRAC = 0.01
+# Larger than any real image (PIL refuses ~9500 x 9500 by default); a bigger "size" is a data error.
+MAX_IMAGE_SIDE = 1_000_000
 # How many errors GritDataError spells out before summarising the rest.
 MAX_REPORTED_ERRORS = 10
 
@@ -147,6 +149,18 @@ def as_int(v: Any) -> int | None:
     return None
 
 
+def image_side(v: Any) -> int | None:
+    """A width or height: an integer (or integral float) in ``1..MAX_IMAGE_SIDE``; None for anything else."""
+    side = as_int(v)
+    return side if side is not None and 0 < side <= MAX_IMAGE_SIDE else None
+
+
+def short_repr(value: Any, limit: int = 80) -> str:
+    """``repr`` cut to ``limit`` characters, so a huge bad value still gives a one-line error."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _check_box(raw: Any, width: int | None, height: int | None) -> tuple[list[float] | None, str | None]:
     """Validate one xyxy box in original pixels; returns (box, None) or (None, reason)."""
     if not isinstance(raw, (list, tuple)) or len(raw) != 4:
@@ -205,10 +219,9 @@ def parse_record(
     size: dict[str, int | None] = {}
     for name in ("width", "height"):
         raw = obj.get(name)
-        size[name] = as_int(raw) if raw is not None else None
-        if raw is not None and (size[name] is None or size[name] <= 0):  # type: ignore[operator]
-            err(name, f"expected a positive integer, got {raw!r}")
-            size[name] = None
+        size[name] = image_side(raw) if raw is not None else None
+        if raw is not None and size[name] is None:
+            err(name, f"expected a positive integer up to {MAX_IMAGE_SIDE}, got {short_repr(raw)}")
     width, height = size["width"], size["height"]
 
     bboxs: list[list[float]] = []
@@ -275,12 +288,20 @@ def parse_record(
 
 
 def _read_size(path: Path) -> tuple[tuple[int, int], str | None]:
-    if not path.is_file():
+    if not is_file(path):
         return (0, 0), f"image not found: {path}"
     try:
         return image_size(path), None
     except Exception as e:  # PIL raises several unrelated types for broken files
         return (0, 0), f"cannot read image {path}: {e}"
+
+
+def is_file(path: Path) -> bool:
+    """``path.is_file()``, False (not an error) for a name the OS cannot hold: too long, or with a NUL byte."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
@@ -361,6 +382,21 @@ def read_jsonl(
     return records
 
 
+# Characters that str.splitlines() (and so a line-based reader) takes for a line end but JSON keeps raw in strings.
+_LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def jsonl_line(obj: Any) -> str:
+    """One JSON line, UTF-8 text kept readable; what would split the line or cannot be UTF-8 (a lone surrogate,
+    which JSON's ``\\ud800`` escape allows) stays escaped."""
+    line = json.dumps(obj, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(obj)
+    return line.translate(_LINE_BREAKS)
+
+
 def write_jsonl(records: Iterable[GritRecord | Mapping[str, Any]], path: str | os.PathLike) -> int:
     """Validate and write records atomically (temp file in the same folder, then rename); returns the count.
 
@@ -370,7 +406,7 @@ def write_jsonl(records: Iterable[GritRecord | Mapping[str, Any]], path: str | o
     lines = []
     for i, r in enumerate(records):
         rec = r if isinstance(r, GritRecord) else GritRecord.from_dict(r, where=f"{path} (record {i})")
-        lines.append(json.dumps(rec.to_dict(), ensure_ascii=False))
+        lines.append(jsonl_line(rec.to_dict()))
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, "".join(line + "\n" for line in lines))
     return len(lines)

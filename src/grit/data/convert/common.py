@@ -8,7 +8,16 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from grit.data.schema import GritDataError, as_int, image_size, is_number, jsonl_lines, parse_record
+from grit.data.schema import (
+    GritDataError,
+    image_side,
+    image_size,
+    is_file,
+    is_number,
+    jsonl_lines,
+    parse_record,
+    short_repr,
+)
 from grit.errors import InvalidValue
 
 SizeSource = str | os.PathLike | Mapping[str, Any] | None
@@ -24,12 +33,6 @@ def fail(source: str | os.PathLike, record: object, message: str) -> ConvertErro
         return ConvertError(f"{source}:{record[5:]}: {message}")
     record = str(record).replace("\n", "\\n").replace("\r", "\\r")  # keys come from the data: one line
     return ConvertError(f"{source}: record {record}: {message}")
-
-
-def short(value: Any, limit: int = 80) -> str:
-    """``repr`` cut to ``limit`` characters, so a huge bad value still gives a one-line error."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def read_text(path: str | os.PathLike) -> str:
@@ -113,17 +116,17 @@ def check(value: Any, name: str | None, source: str | os.PathLike, record: objec
     """``value`` when it is of ``kind``; else an error naming field ``name`` (None: the record itself)."""
     if not KINDS[kind](value):
         field = f"field {name!r}: " if name else ""
-        raise fail(source, record, f"{field}expected {kind}, got {short(value)}")
+        raise fail(source, record, f"{field}expected {kind}, got {short_repr(value)}")
     return value
 
 
 def size_field(obj: Mapping[str, Any], key: str, source: str | os.PathLike, record: object) -> int:
     """An image side: a positive integer (``640`` or ``640.0``); anything else names the field."""
     value = require(obj, key, source, record)
-    size = as_int(value)
-    if size is not None and size > 0:
-        return size
-    raise fail(source, record, f"field {key!r}: expected a positive integer size, got {short(value)}")
+    size = image_side(value)
+    if size is None:
+        raise fail(source, record, f"field {key!r}: expected a positive integer size, got {short_repr(value)}")
+    return size
 
 
 def checked(rec: dict[str, Any], source: str | os.PathLike, record: object) -> dict[str, Any]:
@@ -168,14 +171,11 @@ def _size_table(entries: Iterable[tuple[Any, Any, str]], source: str | os.PathLi
     out: dict[str, tuple[int, int]] = {}
     for name, value, where in entries:
         wh = (value.get("width"), value.get("height")) if isinstance(value, Mapping) else value
-        if (
-            not isinstance(wh, (list, tuple))
-            or len(wh) != 2
-            or not all(_is_int(v) and v > 0 for v in wh)
-        ):
-            raise fail(source, where, f"expected [width, height] positive integers, got {short(value)}")
-        out[str(name)] = (wh[0], wh[1])
-        out.setdefault(Path(str(name)).name, (wh[0], wh[1]))
+        sides = [image_side(v) for v in wh] if isinstance(wh, (list, tuple)) and len(wh) == 2 else [None]
+        if None in sides:
+            raise fail(source, where, f"expected [width, height] positive integers, got {short_repr(value)}")
+        out[str(name)] = (sides[0], sides[1])
+        out.setdefault(Path(str(name)).name, (sides[0], sides[1]))
     return out
 
 
@@ -193,7 +193,7 @@ class SizeResolver:
 
     def __call__(self, image: str, source: str | os.PathLike, record: object) -> tuple[int, int]:
         if not isinstance(image, str) or not image.strip():
-            raise fail(source, record, f"field 'image': expected a non-empty path string, got {short(image)}")
+            raise fail(source, record, f"field 'image': expected a non-empty path string, got {short_repr(image)}")
         if image in self._cache:
             return self._cache[image]
         wh = self.sizes.get(image) or self.sizes.get(Path(image).name)
@@ -206,7 +206,7 @@ class SizeResolver:
                     "(the folder holding the images) or sizes (a mapping or a json/jsonl file with sizes)",
                 )
             path = self.image_root / image
-            if not path.is_file():
+            if not is_file(path):
                 raise fail(source, record, f"image not found: {path} (needed to read its size)")
             try:
                 wh = image_size(path)
@@ -222,7 +222,7 @@ class SizeResolver:
 def xywh_to_xyxy(box: Any, source: str | os.PathLike, record: object, name: str) -> list[float]:
     """COCO / GQA ``[x, y, w, h]`` (top-left + size, pixels) → ``[x1, y1, x2, y2]``; ``name``: the field(s)."""
     if not isinstance(box, (list, tuple)) or len(box) != 4 or not all(is_number(v) for v in box):
-        raise fail(source, record, f"{name}: expected a box [x, y, w, h] of numbers, got {short(box)}")
+        raise fail(source, record, f"{name}: expected a box [x, y, w, h] of numbers, got {short_repr(box)}")
     x, y, w, h = (float(v) for v in box)
     return [x, y, x + w, y + h]
 

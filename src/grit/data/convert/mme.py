@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from grit.data.convert.common import SizeResolver, SizeSource, fail, read_text
+from grit.data.schema import is_file
 
 IMAGE_SUFFIXES = (".jpg", ".png", ".jpeg", ".JPG", ".PNG", ".JPEG")
 
@@ -24,7 +25,7 @@ def _image_rel(subtask: str, name: str, image_root: Path | None) -> str:
     candidates = [f"{subtask}/{name}", f"{subtask}/images/{name}"]
     if image_root is not None:
         for rel in candidates:
-            if (image_root / rel).is_file():
+            if is_file(image_root / rel):
                 return rel
     return candidates[0]
 
@@ -35,7 +36,7 @@ def _real_image_name(stem: str, subtask: str, image_root: Path | None, known: It
     if image_root is not None:
         for folder in (image_root / subtask, image_root / subtask / "images"):
             for suffix in IMAGE_SUFFIXES:
-                if (folder / f"{stem}{suffix}").is_file():
+                if is_file(folder / f"{stem}{suffix}"):
                     return f"{stem}{suffix}"
     names = sorted({Path(k).name for k in known if Path(k).stem == stem and Path(k).suffix in IMAGE_SUFFIXES})
     return names[0] if len(names) == 1 else None

@@ -24,7 +24,7 @@ from grit.data.convert.common import (
     load_container,
     optional,
     require,
-    short,
+    short_repr,
 )
 from grit.errors import InvalidValue
 
@@ -54,7 +54,7 @@ def convert_tallyqa(
         where = f"{index} (question_id {qid})"
         answer = require(item, "answer", src, where)
         if isinstance(answer, bool) or not isinstance(answer, int) or answer < 0:
-            raise fail(src, where, f"field 'answer' must be a non-negative integer count, got {short(answer)}")
+            raise fail(src, where, f"field 'answer' must be a non-negative integer count, got {short_repr(answer)}")
         simple = item.get("issimple")
         if subset is not None and bool(simple) != (subset == "simple"):
             continue

@@ -31,7 +31,7 @@ from grit.data.convert.common import (
     load_container,
     optional,
     require,
-    short,
+    short_repr,
     size_field,
 )
 from grit.data.schema import GritRecord, is_number
@@ -92,7 +92,7 @@ def _load_det(path: Path) -> dict[Any, tuple[int, dict[str, Any]]]:
         qid = require(obj, "question_id", path, where, "a string or integer")
         box = require(obj, "bbox", path, where)
         if not isinstance(box, list) or len(box) != 4 or not all(is_number(v) for v in box):
-            raise fail(path, where, f"field 'bbox': expected [x1, y1, x2, y2] numbers, got {short(box)}")
+            raise fail(path, where, f"field 'bbox': expected [x1, y1, x2, y2] numbers, got {short_repr(box)}")
         width, height = size_field(obj, "width", path, where), size_field(obj, "height", path, where)
         expression = optional(obj, "expression", path, where, "a string")
         det[qid] = (lineno, {"bbox": [float(v) for v in box], "width": width, "height": height,
@@ -135,14 +135,14 @@ def convert_viscot(
     records = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
-            raise fail(src, index, f"expected a JSON object, got {short(item)}")
+            raise fail(src, index, f"expected a JSON object, got {short_repr(item)}")
         qid = optional(item, "question_id", src, index, "a string or integer")
         qid = index if qid is None else qid
         where = f"{index} (question_id {qid})"
         images = require(item, "image", src, where)
         images = [images] if isinstance(images, str) else images
         if not isinstance(images, list) or not images or not all(isinstance(e, str) for e in images):
-            raise fail(src, where, f"field 'image': expected a path or a list of paths, got {short(images)}")
+            raise fail(src, where, f"field 'image': expected a path or a list of paths, got {short_repr(images)}")
         image = images[0].split("###")[0]
         hash_box = None
         for entry in images:
@@ -171,7 +171,7 @@ def convert_viscot(
                 raise fail(
                     src,
                     where,
-                    f"question {short(question)} differs from the expression {short(d['expression'])} "
+                    f"question {short_repr(question)} differs from the expression {short_repr(d['expression'])} "
                     f"at {det_where}",
                 )
             if hash_box is not None and [int(v) for v in box] != [int(v) for v in hash_box]:

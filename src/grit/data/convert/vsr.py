@@ -20,7 +20,7 @@ from grit.data.convert.common import (
     fill_template,
     iter_jsonl,
     require,
-    short,
+    short_repr,
 )
 
 DEFAULT_TEMPLATE = "Is it true that {caption}?"
@@ -57,7 +57,7 @@ def convert_vsr(
             caption = require(obj, "caption", p, where, "a non-empty string")
             label = require(obj, "label", p, where)
             if isinstance(label, bool) or label not in (0, 1):
-                raise fail(p, where, f"field 'label' must be 0 or 1, got {short(label)}")
+                raise fail(p, where, f"field 'label' must be 0 or 1, got {short_repr(label)}")
             width, height = size_of(image, p, where)
             rec = {
                 "question": fill_template(template, "template", caption=caption_to_statement(caption)),
