@@ -27,10 +27,15 @@ class ConvertError(GritDataError):
     """A source annotation that cannot be converted; the message names the source file and record."""
 
 
+FILE = "(file)"  # the ``record`` of a problem with a file as a whole
+
+
 def fail(source: str | os.PathLike, record: object, message: str) -> ConvertError:
     """``file: record <key>: message``; line-based sources pass ``"line N"`` and get ``file:N: message``."""
     if isinstance(record, str) and record.startswith("line "):
         return ConvertError(f"{source}:{record[5:]}: {message}")
+    if record == FILE:
+        return ConvertError(f"{source}: {message}")
     record = str(record).replace("\n", "\\n").replace("\r", "\\r")  # keys come from the data: one line
     return ConvertError(f"{source}: record {record}: {message}")
 
@@ -76,9 +81,9 @@ def load_container(path: str | os.PathLike, kind: type, what: str) -> Any:
     data = load_json(path)
     if not isinstance(data, kind):
         article = "an object keyed by" if kind is dict else "a list of"
-        raise fail(path, "(file)", f"expected a JSON {article} {what}, got {type(data).__name__}")
+        raise fail(path, FILE, f"expected a JSON {article} {what}, got {type(data).__name__}")
     if not data:
-        raise fail(path, "(file)", f"no {what} (empty JSON {kind.__name__})")
+        raise fail(path, FILE, f"no {what} (empty JSON {kind.__name__})")
     return data
 
 
@@ -156,7 +161,7 @@ def load_sizes(sizes: SizeSource) -> dict[str, tuple[int, int]]:
     if path.suffix != ".jsonl":
         table = load_json(path)
         if not isinstance(table, Mapping):
-            raise fail(path, "(file)", "expected a JSON object mapping image name to [width, height]")
+            raise fail(path, FILE, "expected a JSON object mapping image name to [width, height]")
         return _size_table(((name, value, f"image {name!r}") for name, value in table.items()), path)
     entries = []
     for lineno, obj in iter_jsonl(path):
@@ -189,6 +194,7 @@ class SizeResolver:
     def __init__(self, image_root: str | os.PathLike | None = None, sizes: SizeSource = None) -> None:
         self.image_root = Path(image_root) if image_root is not None else None
         self.sizes = load_sizes(sizes)
+        self._sizes_from = "" if sizes is None or isinstance(sizes, Mapping) else f" ({sizes})"
         self._cache: dict[str, tuple[int, int]] = {}
 
     def __call__(self, image: str, source: str | os.PathLike, record: object) -> tuple[int, int]:
@@ -198,6 +204,8 @@ class SizeResolver:
             return self._cache[image]
         wh = self.sizes.get(image) or self.sizes.get(Path(image).name)
         if wh is None:
+            if self.image_root is None and self.sizes:
+                raise fail(source, record, f"no size for image {image!r} in the sizes given{self._sizes_from}")
             if self.image_root is None:
                 raise fail(
                     source,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from grit.data.convert.common import (
+    FILE,
     check,
     checked,
     clip_box,
@@ -49,16 +50,16 @@ def convert_ovdeval(
     data = load_container(src, dict, "COCO-style sections (images, annotations, categories)")
     subtask = subtask or src.stem
     categories = {}
-    for i, c in enumerate(require(data, "categories", src, "(file)", "a list")):
+    for i, c in enumerate(require(data, "categories", src, FILE, "a list")):
         check(c, None, src, f"category {i}", "a JSON object")
         cid = require(c, "id", src, f"category {i}", "a string or integer")
         categories[cid] = require(c, "name", src, f"category {cid}", "a non-empty string")
     images = {}
-    for i, im in enumerate(require(data, "images", src, "(file)", "a list")):
+    for i, im in enumerate(require(data, "images", src, FILE, "a list")):
         check(im, None, src, f"image {i}", "a JSON object")
         images[require(im, "id", src, f"image {i}", "a string or integer")] = im
     groups: dict[tuple[Any, Any], list[dict[str, Any]]] = defaultdict(list)
-    for i, ann in enumerate(require(data, "annotations", src, "(file)", "a list")):
+    for i, ann in enumerate(require(data, "annotations", src, FILE, "a list")):
         check(ann, None, src, f"annotation {i}", "a JSON object")
         where = f"annotation {ann.get('id', i)}"
         image_id = require(ann, "image_id", src, where, "a string or integer")
