@@ -94,16 +94,29 @@ def mutate(data: st.DataObject, doc: Any, max_edits: int = 3) -> Any:
     return doc
 
 
-def serialise(data: st.DataObject, doc: Any, jsonl: bool) -> str:
-    """JSON (or one line per list item for jsonl), sometimes cut short at a random character."""
+def plain(doc: Any, jsonl: bool) -> str:
+    """JSON text, or one line per list item for jsonl."""
     if jsonl:
-        items = doc if isinstance(doc, list) else [doc]
-        text = "".join(json.dumps(item) + "\n" for item in items)
-    else:
-        text = json.dumps(doc)
+        return "".join(json.dumps(item) + "\n" for item in (doc if isinstance(doc, list) else [doc]))
+    return json.dumps(doc)
+
+
+def serialise(data: st.DataObject, doc: Any, jsonl: bool) -> str:
+    """:func:`plain` text, sometimes cut short at a random character."""
+    text = plain(doc, jsonl)
     if data.draw(st.integers(0, 5)) == 0:
         text = text[: data.draw(st.integers(0, len(text)))]
     return text
+
+
+def two_texts(data: st.DataObject, first: Any, second: Any, jsonl: tuple[bool, bool]) -> tuple[str, str]:
+    """The texts of a converter's two input files, one or both of them mutated (so cross-file checks see one
+    good file against a bad one)."""
+    which = data.draw(st.sampled_from([0, 1, 2]))  # 2: both
+    return tuple(  # type: ignore[return-value]
+        serialise(data, mutate(data, doc), lines) if which in (i, 2) else plain(doc, lines)
+        for i, (doc, lines) in enumerate(((first, jsonl[0]), (second, jsonl[1])))
+    )
 
 
 def fixture_json(rel: str) -> Any:
@@ -182,7 +195,7 @@ def test_fuzz_vsr_sizes_file(data):
     text = serialise(data, mutate(data, sizes), jsonl=True)
 
     def write(root: Path):
-        src = put(root / "test.jsonl", "".join(json.dumps(r) + "\n" for r in seed))
+        src = put(root / "test.jsonl", plain(seed, jsonl=True))
         return "vsr", [src], {"sizes": str(put(root / "sizes.jsonl", text))}
 
     with_files(write)
@@ -193,21 +206,14 @@ def test_fuzz_vsr_sizes_file(data):
 def test_fuzz_viscot(data):
     bench = fixture_json("viscot/viscot_benchmark/benchmark/vsr.json")[:3]
     det = fixture_jsonl("viscot/viscot_benchmark/benchmark_det/vsr.jsonl", 3)
-    which = data.draw(st.sampled_from(["bench", "det", "both"]))
-    bench_text = serialise(data, mutate(data, bench), jsonl=False) if which != "det" else json.dumps(bench)
-    det_text = (
-        serialise(data, mutate(data, det), jsonl=True)
-        if which != "bench"
-        else "".join(json.dumps(d) + "\n" for d in det)
-    )
+    bench_text, det_text = two_texts(data, bench, det, (False, True))
     use_det = data.draw(st.booleans())
 
+    sizes = {d["img_path"]: [d["width"], d["height"]] for d in det}
+
     def write(root: Path):
-        src, det_file = root / "vsr.json", root / "vsr_det.jsonl"
-        put(src, bench_text)
-        put(det_file, det_text)
-        sizes = {d["img_path"]: [d["width"], d["height"]] for d in det}
-        return "viscot", [src, det_file] if use_det else [src], {"sizes": sizes}
+        files = [put(root / "vsr.json", bench_text), put(root / "vsr_det.jsonl", det_text)]
+        return "viscot", files[: 1 + use_det], {"sizes": sizes}
 
     with_files(write)
 
@@ -237,17 +243,14 @@ def gqa_scene_graphs(questions: dict[str, Any]) -> dict[str, Any]:
 def test_fuzz_gqa(data):
     questions = fixture_json("gqa/questions/val_balanced_questions.json")
     graphs = gqa_scene_graphs(questions)
-    which = data.draw(st.sampled_from(["questions", "graphs"]))
-    q_text = serialise(data, mutate(data, questions), jsonl=False) if which == "questions" else json.dumps(questions)
-    g_text = serialise(data, mutate(data, graphs), jsonl=False) if which == "graphs" else json.dumps(graphs)
+    q_text, g_text = two_texts(data, questions, graphs, (False, False))
     with_graphs = data.draw(st.booleans())
 
+    sizes = {f"{q['imageId']}.jpg": [500, 400] for q in questions.values()}
+
     def write(root: Path):
-        src, sg = root / "val_balanced_questions.json", root / "val_sceneGraphs.json"
-        put(src, q_text)
-        put(sg, g_text)
-        sizes = {f"{q['imageId']}.jpg": [500, 400] for q in questions.values()}
-        return "gqa", [src, sg] if with_graphs else [src], {"sizes": sizes}
+        files = [put(root / "val_balanced_questions.json", q_text), put(root / "val_sceneGraphs.json", g_text)]
+        return "gqa", files[: 1 + with_graphs], {"sizes": sizes}
 
     with_files(write)
 
@@ -268,9 +271,11 @@ def test_fuzz_tallyqa(data):
     subset = data.draw(st.sampled_from([None, "simple", "complex"]))
 
     images = [r["image"] for r in TALLYQA]
-    with_files(
-        lambda root: ("tallyqa", [put(root / "test.json", text)], {**sizes_or_images(data, root, images), "subset": subset})
-    )
+
+    def write(root: Path):
+        return "tallyqa", [put(root / "test.json", text)], {**sizes_or_images(data, root, images), "subset": subset}
+
+    with_files(write)
 
 
 @FUZZ
@@ -278,18 +283,12 @@ def test_fuzz_tallyqa(data):
 def test_fuzz_mathvista(data):
     problems = dict(list(fixture_json("mathvista/data/testmini.json").items())[:3])
     queries = {pid: q for pid, q in fixture_json("mathvista/data/query.json").items() if pid in problems}
-    which = data.draw(st.sampled_from(["problems", "queries"]))
-    p_text = serialise(data, mutate(data, problems), jsonl=False) if which == "problems" else json.dumps(problems)
-    q_text = serialise(data, mutate(data, queries), jsonl=False) if which == "queries" else json.dumps(queries)
+    p_text, q_text = two_texts(data, problems, queries, (False, False))
     with_queries = data.draw(st.booleans())
 
     def write(root: Path):
-        src, query = root / "testmini.json", root / "query.json"
-        put(src, p_text)
-        put(query, q_text)
-        if with_queries:
-            return "mathvista", [src, query], {}
-        return "mathvista", [src], {"use_query": False}
+        files = [put(root / "testmini.json", p_text), put(root / "query.json", q_text)]
+        return "mathvista", files[: 1 + with_queries], {"use_query": with_queries}
 
     with_files(write)
 
