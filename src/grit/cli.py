@@ -514,8 +514,8 @@ def _judge(llm_judge_url: str | None, llm_judge_model: str | None, cache: Path |
 
 @app.command("eval")
 def eval_cmd(
-    model: str = typer.Option(..., help="Model folder or hub id."),
-    data: str = typer.Option(..., help="GRIT jsonl file(s), comma-separated."),
+    model: str = typer.Option(None, help="Model folder or hub id."),
+    data: str = typer.Option(None, help="GRIT jsonl file(s), comma-separated."),
     out: Path = typer.Option(..., help="Output folder (predictions.jsonl, metrics.json)."),
     image_root: Path = typer.Option(None, help="Folder the records' image paths are relative to."),
     prompt: str = typer.Option("grit", help="grit, vanilla, or a template containing {question}."),
@@ -538,13 +538,25 @@ def eval_cmd(
     llm_judge_cache: Path = typer.Option(
         None, help="Verdict cache (JSON lines, appended; runs and processes may share it)."
     ),
+    shard: str = typer.Option(
+        None, help="i/n: evaluate shard i of n only (default under torchrun/accelerate launch: the rank)."
+    ),
+    merge: bool = typer.Option(False, "--merge", help="Merge the finished shards in --out; no model needed."),
 ) -> None:
     """Evaluate a model on GRIT jsonl sets (resumable: rerun the same command after an interruption)."""
-    from grit.eval.run import evaluate
+    from grit.eval.predictions import parse_shard
+    from grit.eval.run import evaluate, merge_eval
 
+    files = [p for p in (data or "").split(",") if p.strip()]
+    if merge:
+        print_metrics({"merged": merge_eval(out, files or None)})
+        typer.echo(f"wrote {out / 'predictions.jsonl'} and {out / 'metrics.json'}")
+        return
+    if not model or not files:
+        raise InvalidValue("grit eval needs --model and --data (or --merge --out DIR)")
     metrics = evaluate(
         model,
-        [p for p in data.split(",") if p.strip()],
+        files,
         out,
         image_root=image_root,
         prompt=prompt,
@@ -559,9 +571,16 @@ def eval_cmd(
         dtype=dtype,
         min_pixels=min_pixels,
         max_pixels=max_pixels,
+        shard=parse_shard(shard) if shard else None,
     )
     print_metrics({"run": metrics})
-    typer.echo(f"wrote {out / 'predictions.jsonl'} and {out / 'metrics.json'}")
+    if metrics["run"].get("merged") is False:
+        typer.echo(
+            f"shard {metrics['run']['shard']} written; the last shard to finish (or `grit eval --merge --out "
+            f"{out}`) writes predictions.jsonl and metrics.json"
+        )
+    else:
+        typer.echo(f"wrote {out / 'predictions.jsonl'} and {out / 'metrics.json'}")
 
 
 def print_metrics(runs: dict[str, dict[str, Any]]) -> None:

@@ -2,12 +2,17 @@
 is resumable. A killed run loses at most the batch in flight; rerunning reads back what was written, drops a
 cut last line and generates only what is missing. ``run.json`` records the settings a resumption must not
 change.
+
+Data-parallel evaluation splits the samples into ``n`` shards; shard ``i`` (one process) writes its own
+``predictions.shard-i-of-n.jsonl`` and ``run.shard-i-of-n.json``, just as resumable, and :func:`collect_shards`
+puts them back together, checking that every sample is there exactly once.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
@@ -92,3 +97,64 @@ def check_resume(pred_path: Path, run_path: Path, settings: dict[str, Any]) -> N
     if changed:
         diff = ", ".join(f"{k}: {previous[k]!r} -> {settings[k]!r}" for k in changed)
         raise InvalidValue(f"{pred_path} was written with other settings ({diff}); use a new out_dir")
+
+
+SHARD_FILE = re.compile(r"predictions\.shard-(\d+)-of-(\d+)\.jsonl")
+
+
+def parse_shard(spec: str) -> tuple[int, int]:
+    """``"i/n"`` → ``(i, n)``: evaluate shard ``i`` (counted from 0) of ``n``."""
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", spec)
+    if not m or not int(m[1]) < int(m[2]):
+        raise InvalidValue(f"shard {spec!r}: expected i/n with 0 <= i < n (e.g. 0/2 and 1/2)")
+    return int(m[1]), int(m[2])
+
+
+def launched_shard() -> tuple[int, int] | None:
+    """``(rank, world size)`` in a process started by ``torchrun`` or ``accelerate launch``, else None."""
+    n = int(os.environ.get("WORLD_SIZE", "1"))
+    return (int(os.environ["RANK"]), n) if n > 1 and "RANK" in os.environ else None
+
+
+def shard_files(i: int, n: int) -> tuple[str, str]:
+    """The predictions and run file names of shard ``i`` of ``n`` (the plain names for one process)."""
+    return (
+        (PREDICTIONS, RUN)
+        if n == 1
+        else (f"predictions.shard-{i}-of-{n}.jsonl", f"run.shard-{i}-of-{n}.json")
+    )
+
+
+def shard_count(out_dir: str | os.PathLike) -> int:
+    """How many shards the shard files in ``out_dir`` were written for."""
+    counts = {int(m[2]) for f in Path(out_dir).iterdir() if (m := SHARD_FILE.fullmatch(f.name))}
+    if len(counts) != 1:
+        found = (
+            f"shards of {sorted(counts)} processes" if counts else "no predictions.shard-*-of-*.jsonl files"
+        )
+        raise PredictionsError(f"{out_dir}: {found}; a merge needs the shards of one run")
+    return counts.pop()
+
+
+def collect_shards(
+    out_dir: str | os.PathLike, keys: list[str], n: int
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The rows of all ``n`` shard files by key, and the keys of ``keys`` no shard has (yet).
+
+    A sample in two shard files, or one that is not among ``keys`` (the evaluated data), raises
+    :class:`PredictionsError` naming the files: such shards were not written by one run."""
+    rows: dict[str, dict[str, Any]] = {}
+    where: dict[str, Path] = {}
+    wanted = set(keys)
+    for i in range(n):
+        path = Path(out_dir) / shard_files(i, n)[0]
+        for row in read_predictions(path):
+            key = row["key"]
+            if key in where:
+                raise PredictionsError(
+                    f"{path}: sample {key!r} is also in {where[key]} (one shard per sample)"
+                )
+            if key not in wanted:
+                raise PredictionsError(f"{path}: sample {key!r} is not in the evaluated data")
+            rows[key], where[key] = row, path
+    return rows, [k for k in keys if k not in rows]

@@ -8,6 +8,7 @@ score to ``metrics.json``: one entry per dataset plus ``"all"``.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -18,11 +19,16 @@ from grit.errors import InvalidValue
 from grit.eval.predictions import (
     METRICS,
     PREDICTIONS,
-    RUN,
+    RESUME_CHECKED,
+    PredictionsError,
     append_predictions,
     check_resume,
+    collect_shards,
+    launched_shard,
     read_predictions,
     rewrite_predictions,
+    shard_count,
+    shard_files,
     write_json,
 )
 from grit.eval.samples import Sample, check_images, load_samples
@@ -135,6 +141,7 @@ def evaluate(
     chunk_size: int | None = None,
     min_pixels: int | None = None,
     max_pixels: int | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """Generate, score and aggregate; returns the metrics (also written to ``out_dir/metrics.json``).
 
@@ -144,17 +151,29 @@ def evaluate(
     → bool (default: the offline rule judge). ``chunk_size`` samples go to the generator per call (default
     ``batch_size``; raise it for vLLM) and are written when the call returns. Rerunning with the same
     ``out_dir`` resumes: finished samples are not generated again.
+
+    ``shard=(i, n)`` (default under ``torchrun`` / ``accelerate launch``: the process's rank and world size)
+    evaluates every n-th sample from the i-th into its own shard files; the shard that finishes last merges
+    all of them into ``predictions.jsonl`` and ``metrics.json`` (see :func:`merge_shards`) and returns the
+    merged metrics, the others return their own shard's (``run.merged`` false).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    pred_path, run_path = out / PREDICTIONS, out / RUN
+    launched = launched_shard()
+    i, n = shard or launched or (0, 1)
+    if not 0 <= i < n:
+        raise InvalidValue(f"shard {i}/{n}: expected 0 <= i < n")
+    pred_path, run_path = (out / name for name in shard_files(i, n))
     judge = judge or judge_answer
     samples = load_samples(data, image_root, limit)
     if not samples:
         raise InvalidValue("no records to evaluate")
+    mine = samples[i::n]
+    if launched and device is None:
+        device = _rank_device()
 
     done = {r["key"]: r for r in read_predictions(pred_path, repair=True)}
-    pending = [s for s in samples if s.key not in done]
+    pending = [s for s in mine if s.key not in done]
     check_images(pending)
     settings = {
         "model": _model_name(model),
@@ -175,6 +194,7 @@ def evaluate(
         "batch_size": batch_size,
         "limit": limit,
         "judge": judge_name(judge),
+        **({"shard": f"{i}/{n}"} if n > 1 else {}),
     }
     write_json(run_path, run_info)
     # Loaded only when there is something to generate: rescoring a finished run needs no model.
@@ -214,13 +234,79 @@ def evaluate(
     if stale:
         rewrite_predictions(pred_path, done.values())
 
-    metrics = compute_metrics([done[s.key] for s in samples])
-    metrics["run"] = {
+    run = {
         **run_info,
         "n_generated": n_new,
-        "n_resumed": len(samples) - n_new,
+        "n_resumed": len(mine) - n_new,
         "generation_seconds": round(seconds, 3),
         "samples_per_s": round(n_new / seconds, 3) if n_new and seconds > 0 else None,
     }
+    if n == 1:
+        metrics = compute_metrics([done[s.key] for s in samples])
+        metrics["run"] = run
+        write_json(out / METRICS, metrics)
+        return metrics
+    merged = merge_shards(out, samples, n, wait=True)
+    if merged is not None:
+        return merged
+    metrics = compute_metrics([done[s.key] for s in mine])
+    metrics["run"] = {**run, "merged": False}
+    return metrics
+
+
+def merge_shards(
+    out_dir: str | os.PathLike, samples: Sequence[Sample], n: int, *, wait: bool = False
+) -> dict[str, Any] | None:
+    """Write ``predictions.jsonl`` (in data order) and ``metrics.json`` from the ``n`` shard files of a run;
+    returns the metrics. Every sample must be in exactly one shard, judged as its shard's run says, and all
+    shards must have been run with the same settings; else a :class:`PredictionsError` says what is wrong
+    (or, with ``wait``, None while some samples are not written yet: other shards are still running)."""
+    out = Path(out_dir)
+    rows, missing = collect_shards(out, [s.key for s in samples], n)
+    infos = [_read_run(out / shard_files(i, n)[1]) for i in range(n)] if not missing else []
+    unjudged = [k for k, r in rows.items() if infos and r.get("judge") != infos[0].get("judge")]
+    if missing or unjudged:
+        if wait:
+            return None
+        first = (missing or unjudged)[0]
+        raise PredictionsError(
+            f"{out}: {len(missing)} of {len(samples)} samples are in no shard file and {len(unjudged)} are not "
+            f"judged yet (first: {first!r}); finish every shard (rerun it), then merge"
+        )
+    differ = [
+        k for k in (*RESUME_CHECKED, "judge", "data", "limit") if len({repr(r.get(k)) for r in infos}) > 1
+    ]
+    if differ:
+        raise PredictionsError(
+            f"{out}: the shards were run with different {', '.join(differ)}; rerun them alike"
+        )
+    ordered = [rows[s.key] for s in samples]
+    rewrite_predictions(out / PREDICTIONS, ordered)
+    metrics = compute_metrics(ordered)
+    metrics["run"] = {**{k: v for k, v in infos[0].items() if k != "shard"}, "shards": n}
     write_json(out / METRICS, metrics)
     return metrics
+
+
+def merge_eval(out_dir: str | os.PathLike, data: Sequence[str | os.PathLike] | None = None) -> dict[str, Any]:
+    """:func:`merge_shards` for shards run as separate jobs (``--shard i/n``): the data, limit and image root
+    are those the shards recorded, unless ``data`` is given."""
+    out = Path(out_dir)
+    n = shard_count(out)
+    started = [out / shard_files(i, n)[1] for i in range(n) if (out / shard_files(i, n)[1]).is_file()]
+    info = _read_run(started[0] if started else out / shard_files(0, n)[1])
+    samples = load_samples(data or info["data"], info.get("image_root"), info.get("limit"))
+    return merge_shards(out, samples, n)  # type: ignore[return-value]
+
+
+def _read_run(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise PredictionsError(f"{path}: not found (that shard has not started)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _rank_device() -> str | None:
+    """This process's GPU under a launcher (``LOCAL_RANK``); None on CPU."""
+    import torch
+
+    return f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if torch.cuda.is_available() else None
