@@ -57,7 +57,7 @@ def test_two_shards_merge_into_the_single_process_result(tmp_path):
     assert first["run"]["merged"] is False and first["n"] == 4  # samples 0, 2, 4, 6
     assert not (tmp_path / "two" / "predictions.jsonl").exists()
     merged = evaluate(EchoGen(), data, tmp_path / "two", shard=(1, 2), progress=False)  # the last one merges
-    assert merged["run"]["shards"] == 2
+    assert merged["run"]["shards"] == 2 and merged["run"]["n_generated"] == 7
     assert merged["datasets"] == one["datasets"] and merged["n"] == 7
     assert json.loads((tmp_path / "two" / "metrics.json").read_text())["datasets"] == one["datasets"]
     rows = read_predictions(tmp_path / "two" / "predictions.jsonl")
@@ -92,7 +92,9 @@ def test_merge_refuses_gaps_duplicates_and_mixed_settings(tmp_path):
     s0, s1 = out / "predictions.shard-0-of-2.jsonl", out / "predictions.shard-1-of-2.jsonl"
     lines0, lines1 = s0.read_text().splitlines(keepends=True), s1.read_text()
     s1.write_text(lines1 + lines0[0])
-    with pytest.raises(PredictionsError, match=r"shard-1-of-2.jsonl: sample 'alpha/0' is also in .*shard-0-of-2"):
+    with pytest.raises(
+        PredictionsError, match=r"shard-1-of-2.jsonl: sample 'alpha/0' is also in .*shard-0-of-2"
+    ):
         merge_eval(out)
     s1.write_text(lines1)
     s0.write_text("".join(lines0[1:]))

@@ -35,6 +35,9 @@ from grit.eval.samples import Sample, check_images, load_samples
 from grit.eval.score import Judge, compute_metrics, judge_name, prediction_row, score_row
 from grit.judge import judge_answer
 
+# What the shards of one run must agree on.
+SHARED = (*RESUME_CHECKED, "judge", "data", "limit")
+
 
 def _model_name(model: Any) -> str:
     """How run.json names the model (compared on resume): the resolved checkpoint path when there is one."""
@@ -246,6 +249,7 @@ def evaluate(
         metrics["run"] = run
         write_json(out / METRICS, metrics)
         return metrics
+    write_json(run_path, run)  # the shard's own counts and time, for the merged run's
     merged = merge_shards(out, samples, n, wait=True)
     if merged is not None:
         return merged
@@ -273,9 +277,7 @@ def merge_shards(
             f"{out}: {len(missing)} of {len(samples)} samples are in no shard file and {len(unjudged)} are not "
             f"judged yet (first: {first!r}); finish every shard (rerun it), then merge"
         )
-    differ = [
-        k for k in (*RESUME_CHECKED, "judge", "data", "limit") if len({repr(r.get(k)) for r in infos}) > 1
-    ]
+    differ = [k for k in SHARED if len({repr(r.get(k)) for r in infos}) > 1]
     if differ:
         raise PredictionsError(
             f"{out}: the shards were run with different {', '.join(differ)}; rerun them alike"
@@ -283,7 +285,17 @@ def merge_shards(
     ordered = [rows[s.key] for s in samples]
     rewrite_predictions(out / PREDICTIONS, ordered)
     metrics = compute_metrics(ordered)
-    metrics["run"] = {**{k: v for k, v in infos[0].items() if k != "shard"}, "shards": n}
+    n_new, seconds = (
+        sum(r.get("n_generated", 0) for r in infos),
+        max(r.get("generation_seconds", 0) for r in infos),
+    )
+    metrics["run"] = {
+        **{k: infos[0].get(k) for k in (*SHARED, "batch_size")},
+        "shards": n,
+        "n_generated": n_new,
+        "generation_seconds": seconds,  # the slowest shard's: the shards run side by side
+        "samples_per_s": round(n_new / seconds, 3) if n_new and seconds > 0 else None,
+    }
     write_json(out / METRICS, metrics)
     return metrics
 
@@ -306,7 +318,8 @@ def _read_run(path: Path) -> dict[str, Any]:
 
 
 def _rank_device() -> str | None:
-    """This process's GPU under a launcher (``LOCAL_RANK``); None on CPU."""
+    """This process's GPU under a launcher (``LOCAL_RANK``; ranks share GPUs when there are fewer); None on CPU."""
     import torch
 
-    return f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if torch.cuda.is_available() else None
+    n = torch.cuda.device_count()
+    return f"cuda:{int(os.environ.get('LOCAL_RANK', '0')) % n}" if n else None
