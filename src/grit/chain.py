@@ -9,7 +9,9 @@ used. Syntaxes seen in practice, all handled by one left-to-right token scan:
   ``"bbox_2d": [...], "label": "..."`` pairs. Inside one object each box takes the label that follows it (or,
   when the object starts with a label, the one before it). ``"bbox_2d": [[...], [...]]`` gives several boxes.
 * InternVL ``<ref>chair</ref><box>[[x1, y1, x2, y2], [...]]</box>``, also ``<box>[x1, y1, x2, y2]</box>``,
-  ``<box>x1, y1, x2, y2</box>`` and Qwen-VL's ``<box>(x1,y1),(x2,y2)</box>``.
+  ``<box>x1, y1, x2, y2</box>`` and Qwen-VL's ``<box>(x1,y1),(x2,y2)</box>``; Qwen2-VL's native
+  ``<|object_ref_start|>chair<|object_ref_end|><|box_start|>(x1,y1),(x2,y2)<|box_end|>`` reads the same way
+  (its markers are special tokens: ``grit.models.markup`` keeps them when completions are decoded).
 * Bare ``[x1, y1, x2, y2]`` lists and bare ``x1, y1, x2, y2`` quadruples (all the paper's reward code looks
   for). A bare bracketed list counts only with exactly four numbers; a number run is consumed once, so a
   ``bbox_2d`` list is never also counted as a bare quadruple.
@@ -159,8 +161,8 @@ _BOX_TOKENS = (
 _TOKEN_RE = re.compile(
     _BOX_TOKENS + r"|(?P<bkey>[\"']bbox(?:_2d)?[\"']\s*:\s*)"
     rf"|(?P<label>[\"']label[\"']\s*:\s*(?:{_LABEL_BODY}))"
-    r"|(?P<ref><ref>([^<]{0,200})</ref>)"
-    r"|(?P<box><box>)|(?P<ebox></box>)"
+    r"|(?P<ref><(?:ref|\|object_ref_start\|)>([^<]{0,200})<(?:/ref|\|object_ref_end\|)>)"
+    r"|(?P<box><box>|<\|box_start\|>)|(?P<ebox></box>|<\|box_end\|>)"
     r"|(?P<obj>\{)|(?P<cobj>\})"
     r"|(?P<list>\[[-\d\s,.]{0,2000}\])"
     rf"|(?P<pairs>\(\s*({_NUM})\s*,\s*({_NUM})\s*\)\s*,?\s*\(\s*({_NUM})\s*,\s*({_NUM})\s*\))"

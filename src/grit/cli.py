@@ -289,6 +289,40 @@ def models_tiny(
     typer.echo(f"wrote a {size} {family} model ({n_params / 1e6:.2f}M parameters) to {out}")
 
 
+@models_app.command("check")
+def models_check(
+    model: Path = typer.Argument(..., help="Model folder: config, tokenizer, processor and chat template."),
+    config: Path = typer.Option(None, help="Training config (YAML) to check against the folder."),
+    weights: bool = typer.Option(False, "--weights", help="Also load the weights and run one forward pass."),
+) -> None:
+    """Before a GPU job: do the folder, the prompt and the rewards fit together? Exit 1 with a line per problem."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from grit.models.check import check_model
+
+    report = check_model(model, config, load_weights=weights)
+    table = Table(
+        title=f"grit models check {model}", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0)
+    )
+    table.add_column("check", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("detail")
+    colours = {"ok": "green", "warn": "yellow", "fail": "red"}
+    for f in report.findings:
+        table.add_row(f.item, Text(f.verdict, style=colours[f.verdict]), Text(f.detail))
+    out = console()
+    out.print(table)
+    if report.prompt is not None:
+        out.print(Text("prompt of a sample question, as the chat template renders it:", style="bold"))
+        out.print(Text(report.prompt))
+    for f in report.problems:
+        typer.echo(f"error: {f.item}: {f.detail}", err=True)
+    if report.problems:
+        raise typer.Exit(1)
+
+
 # =============================================================================================== infer
 
 
@@ -362,6 +396,7 @@ def infer_cmd(
     ),
     min_pixels: int = typer.Option(None, help="Qwen-style image budget: fewest pixels after resizing."),
     max_pixels: int = typer.Option(None, help="Qwen-style image budget: most pixels (GRIT: 200704)."),
+    dtype: str = typer.Option(None, help="float32, bfloat16 ... (default: bf16 on CUDA, fp32 on CPU)."),
 ) -> None:
     """Answer a question about an image with grounded reasoning and draw the boxes on the image."""
     from grit.infer import infer
@@ -381,6 +416,7 @@ def infer_cmd(
         prompt_style=prompt_style,
         min_pixels=min_pixels,
         max_pixels=max_pixels,
+        dtype=dtype,
     )
     if as_json:
         typer.echo(json.dumps(rec, ensure_ascii=False, indent=2))

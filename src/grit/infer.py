@@ -115,6 +115,7 @@ def infer(
     prompt_style: str = "grit",
     min_pixels: int | None = None,
     max_pixels: int | None = None,
+    dtype: str | None = None,
 ) -> dict:
     """Run ``model_path`` on one image and return a machine-readable record of the grounded chain.
 
@@ -131,7 +132,7 @@ def infer(
         raise GritUserError("the question is empty")
     try:
         model, processor, fam = load_model(
-            model_path, family, device=device, min_pixels=min_pixels, max_pixels=max_pixels
+            model_path, family, device=device, dtype=dtype, min_pixels=min_pixels, max_pixels=max_pixels
         )
     except (ModelLoadError, FileNotFoundError, ValueError) as e:
         raise GritUserError(str(e)) from e

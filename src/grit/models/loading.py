@@ -9,6 +9,7 @@ import torch
 from grit.errors import GritUserError
 from grit.models import detect_family, family_for_model_type, family_module
 from grit.models.family import TinyFamilyModule
+from grit.models.markup import keep_box_markup
 
 
 class ModelLoadError(GritUserError, RuntimeError):
@@ -61,7 +62,8 @@ def resolve_family(model: str | Path, family: str | None = None) -> str:
 
 
 def load_processor(model: str | Path, family: str | None = None, **kwargs):
-    """The family's processor; image-only (no video) when torchvision is missing."""
+    """The family's processor (image-only, without video, when torchvision is missing), its tokenizer set to
+    keep box markup when decoding (see :mod:`grit.models.markup`)."""
     from grit.models.processors import has_torchvision, register_image_only_processors, warn_image_only_once
 
     mod = family_module(resolve_family(model, family))
@@ -70,11 +72,14 @@ def load_processor(model: str | Path, family: str | None = None, **kwargs):
         if has_torchvision() or not isinstance(mod, TinyFamilyModule):
             from transformers import AutoProcessor
 
-            return AutoProcessor.from_pretrained(str(model), **kwargs)
-        warn_image_only_once()
-        return mod.image_only_processor().from_pretrained(str(model), **kwargs)
+            processor = AutoProcessor.from_pretrained(str(model), **kwargs)
+        else:
+            warn_image_only_once()
+            processor = mod.image_only_processor().from_pretrained(str(model), **kwargs)
     except Exception as e:
         raise ModelLoadError(f"{model}: cannot load the processor ({type(e).__name__}: {e})") from e
+    keep_box_markup(getattr(processor, "tokenizer", processor))  # Qwen2-VL / InternVL box tokens survive decoding
+    return processor
 
 
 def load_model(
