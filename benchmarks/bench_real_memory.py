@@ -51,7 +51,11 @@ def watch_memory(limit_gb: float) -> None:
     def loop():
         while True:
             if rss_gb() > limit_gb:
-                print(f"memory guard: resident memory passed {limit_gb} GB, stopping", file=sys.stderr, flush=True)
+                print(
+                    f"memory guard: resident memory passed {limit_gb} GB, stopping",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 os._exit(3)
             time.sleep(0.2)
 
@@ -165,7 +169,9 @@ def phase_train(args, checkpointing: bool) -> dict:
     model = trainer.model
     n_all = sum(p.numel() for p in model.parameters())
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    lengths = [h.get("completions/mean_length") for h in trainer.state.log_history if "completions/mean_length" in h]
+    lengths = [
+        h.get("completions/mean_length") for h in trainer.state.log_history if "completions/mean_length" in h
+    ]
     return {
         "gradient_checkpointing": checkpointing,
         "setup_s": round(setup_s, 1),
@@ -182,7 +188,10 @@ def run_child(args, phase: str, extra: list[str] | None = None) -> dict:
     """Run one phase in its own process; its peak resident memory comes from the kernel (wait4)."""
     free = available_gb()
     if free < args.limit_gb:
-        return {"phase": phase, "error": f"only {free:.1f} GB available, {args.limit_gb} GB needed; not started"}
+        return {
+            "phase": phase,
+            "error": f"only {free:.1f} GB available, {args.limit_gb} GB needed; not started",
+        }
     if phase == "infer":
         cmd = [
             sys.executable, "-m", "grit.cli", "infer",

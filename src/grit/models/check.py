@@ -148,7 +148,9 @@ def known_good_completion(family, frame, width: int, height: int, native: bool =
         think = f"<think> There are two red squares: {refs[0]} and {refs[1]}. </think>"
         return f"{think}\n<rethink> I see two of them. </rethink>\n<answer> {SAMPLE_ANSWER} </answer>"
     parts = ["There are two red squares:", boxes[0], "and", boxes[1]]
-    return render_chain(parts, "Both boxes hold a red square, so there are two.", SAMPLE_ANSWER, family.box_style)
+    return render_chain(
+        parts, "Both boxes hold a red square, so there are two.", SAMPLE_ANSWER, family.box_style
+    )
 
 
 def reward_values(text: str, frame, width: int, height: int, names: list[str]) -> dict[str, float]:
@@ -183,7 +185,9 @@ def _family(report: CheckReport, model: Path, cfg) -> Any:
     fam = get_family(name)
     report.family = name
     if name == "generic":
-        report.add("family", "warn", "unknown model_type: the generic family; its frame comes from GRIT_FRAME")
+        report.add(
+            "family", "warn", "unknown model_type: the generic family; its frame comes from GRIT_FRAME"
+        )
     else:
         report.add("family", "ok", f"{name} ({fam.model_class})")
     report.add("frame", "ok", f"{fam.frame}: boxes in {fam.describe_frame()}")
@@ -209,7 +213,9 @@ def _processor(report: CheckReport, model: Path, fam, config: dict, cfg):
         raise _Stop from None
     name, want = stock_class_name(processor), PROCESSOR_CLASSES.get(fam.name)
     if want and name != want:
-        report.add("processor", "fail", f"{name} is another family's processor; a {fam.name} model needs {want}")
+        report.add(
+            "processor", "fail", f"{name} is another family's processor; a {fam.name} model needs {want}"
+        )
     else:
         report.add("processor", "ok", name)
     _geometry(report, processor, config)
@@ -235,16 +241,28 @@ def _geometry(report: CheckReport, processor, config: dict) -> None:
                 f"{v_patch}-pixel patches merged {v_merge}x{v_merge}",
             )
         else:
-            report.add("image geometry", "ok", f"{patch}-pixel patches merged {merge}x{merge} ({patch * merge} px per token)")
+            report.add(
+                "image geometry",
+                "ok",
+                f"{patch}-pixel patches merged {merge}x{merge} ({patch * merge} px per token)",
+            )
         return
     size = getattr(ip, "size", None)
     tile = getattr(size, "height", None) or (size.get("height") if isinstance(size, dict) else None)
     want = vision.get("image_size")
     want = want[0] if isinstance(want, list) else want
     if tile and want and tile != want:
-        report.add("image geometry", "fail", f"the image processor makes {tile}-pixel tiles; the vision tower expects {want}")
+        report.add(
+            "image geometry",
+            "fail",
+            f"the image processor makes {tile}-pixel tiles; the vision tower expects {want}",
+        )
     elif tile:
-        report.add("image geometry", "ok", f"{tile}-pixel tiles, {getattr(processor, 'image_seq_length', '?')} tokens each")
+        report.add(
+            "image geometry",
+            "ok",
+            f"{tile}-pixel tiles, {getattr(processor, 'image_seq_length', '?')} tokens each",
+        )
 
 
 def _image_token(report: CheckReport, processor, config: dict) -> int | None:
@@ -257,7 +275,9 @@ def _image_token(report: CheckReport, processor, config: dict) -> int | None:
         report.add("image token", "fail", "config.json names no image_token_id")
         return pid
     if not 0 <= cid < n or tok.convert_ids_to_tokens(cid) is None:
-        report.add("image token", "fail", f"config.json image_token_id {cid} is not in the tokenizer ({n} tokens)")
+        report.add(
+            "image token", "fail", f"config.json image_token_id {cid} is not in the tokenizer ({n} tokens)"
+        )
         return None
     if pid is not None and pid != cid:
         report.add(
@@ -267,7 +287,11 @@ def _image_token(report: CheckReport, processor, config: dict) -> int | None:
             f"{tok.convert_ids_to_tokens(cid)}: image features and tokens would not match",
         )
         return None
-    report.add("image token", "ok", f"{tok.convert_ids_to_tokens(cid)} = id {cid} (config, tokenizer and processor agree)")
+    report.add(
+        "image token",
+        "ok",
+        f"{tok.convert_ids_to_tokens(cid)} = id {cid} (config, tokenizer and processor agree)",
+    )
     _vocabulary(report, tok, text_config(config).get("vocab_size"), cid)
     return cid
 
@@ -282,10 +306,16 @@ def _vocabulary(report: CheckReport, tok, vocab: int | None, image_id: int) -> N
     fatal = sorted(i for i in used if isinstance(i, int) and i >= vocab)
     beyond = ", ".join(f"{tok.convert_ids_to_tokens(i)} ({i})" for i in range(vocab, min(n, vocab + 5)))
     if fatal:
-        report.add("vocabulary", "fail", f"the model embeds {vocab} tokens; ids {fatal} that GRIT uses are beyond")
+        report.add(
+            "vocabulary", "fail", f"the model embeds {vocab} tokens; ids {fatal} that GRIT uses are beyond"
+        )
     else:
-        report.add("vocabulary", "warn", f"the model embeds {vocab} tokens, the tokenizer has {n}: {beyond} "
-                   "cannot be fed to the model (GRIT's prompts and tags do not use them)")
+        report.add(
+            "vocabulary",
+            "warn",
+            f"the model embeds {vocab} tokens, the tokenizer has {n}: {beyond} "
+            "cannot be fed to the model (GRIT's prompts and tags do not use them)",
+        )
 
 
 def _template(report: CheckReport, processor, fam, prompt_text: str) -> str:
@@ -293,18 +323,30 @@ def _template(report: CheckReport, processor, fam, prompt_text: str) -> str:
 
     placeholder = getattr(processor, "image_token", None) or "<image>"
     if not getattr(processor, "chat_template", None):
-        report.add("chat template", "fail", "the processor has no chat template (chat_template.json / .jinja missing)")
+        report.add(
+            "chat template",
+            "fail",
+            "the processor has no chat template (chat_template.json / .jinja missing)",
+        )
         raise _Stop
     try:
         rendered = chat_prompt(processor, prompt_text)
     except Exception as e:  # a text-only template fails on list content in several ways
-        report.add("chat template", "fail", f"text-only: it cannot render an image message ({type(e).__name__}: {e})")
+        report.add(
+            "chat template", "fail", f"text-only: it cannot render an image message ({type(e).__name__}: {e})"
+        )
         raise _Stop from None
     if placeholder not in rendered:
-        report.add("chat template", "fail", f"text-only: the rendered prompt has no image placeholder {placeholder}")
+        report.add(
+            "chat template", "fail", f"text-only: the rendered prompt has no image placeholder {placeholder}"
+        )
         raise _Stop
     tok_template = getattr(processor.tokenizer, "chat_template", None)
-    if isinstance(tok_template, str) and tok_template != processor.chat_template and "image" not in tok_template:
+    if (
+        isinstance(tok_template, str)
+        and tok_template != processor.chat_template
+        and "image" not in tok_template
+    ):
         report.add(
             "chat template",
             "warn",
@@ -382,7 +424,9 @@ def _round_trip(report: CheckReport, processor, fam, rewards: list[str]) -> None
         ids = tok.encode(text, add_special_tokens=False)
         decoded = tok.decode([*ids, tok.convert_tokens_to_ids(fam.eos_token)], skip_special_tokens=True)
         if decoded != text:
-            report.add(item, "fail", f"decoding changes the text: {text[:60]!r}... became {decoded[:60]!r}...")
+            report.add(
+                item, "fail", f"decoding changes the text: {text[:60]!r}... became {decoded[:60]!r}..."
+            )
             continue
         before = reward_values(text, frame, w, h, rewards)
         after = reward_values(decoded, frame, w, h, rewards)
@@ -399,7 +443,9 @@ def _round_trip(report: CheckReport, processor, fam, rewards: list[str]) -> None
             changed = [k for k in before if before[k] != after[k]]
             report.add(item, "fail", f"rewards change after decoding: {', '.join(changed)}")
         elif len(pixels) != len(truth) or max(off) > tol:
-            report.add(item, "fail", f"boxes land {off} pixels from where they were drawn (allowed {tol:.2f})")
+            report.add(
+                item, "fail", f"boxes land {off} pixels from where they were drawn (allowed {tol:.2f})"
+            )
         elif not chain.strict_format or any(v <= 0 for k, v in before.items() if k != "repetition"):
             zero = [k for k, v in before.items() if v <= 0]
             report.add(item, "fail", f"a known-good chain scores 0 on {', '.join(zero) or 'the format'}")
@@ -454,9 +500,17 @@ def _config_length(report: CheckReport, processor, config: dict, cfg, rendered: 
     over = {k: v for k, v in limits.items() if isinstance(v, int) and v < need}
     if over:
         k, v = next(iter(over.items()))
-        report.add("config length", "fail", f"a {w}x{h} prompt ({prompt_len} tokens) + {completion} completion tokens = {need} > {k} {v}")
+        report.add(
+            "config length",
+            "fail",
+            f"a {w}x{h} prompt ({prompt_len} tokens) + {completion} completion tokens = {need} > {k} {v}",
+        )
     else:
-        report.add("config length", "ok", f"{prompt_len} prompt tokens ({w}x{h} image) + {completion} completion tokens = {need}")
+        report.add(
+            "config length",
+            "ok",
+            f"{prompt_len} prompt tokens ({w}x{h} image) + {completion} completion tokens = {need}",
+        )
 
 
 def _weights(report: CheckReport, model: Path, fam, rendered: str) -> None:
@@ -475,7 +529,9 @@ def _weights(report: CheckReport, model: Path, fam, rendered: str) -> None:
         report.add("weights", "fail", f"{type(e).__name__}: {e}")
         return
     n = sum(p.numel() for p in m.parameters())
-    report.add("weights", "ok", f"{n / 1e6:.1f}M parameters; one forward pass, logits {tuple(out.logits.shape)}")
+    report.add(
+        "weights", "ok", f"{n / 1e6:.1f}M parameters; one forward pass, logits {tuple(out.logits.shape)}"
+    )
 
 
 def check_model(

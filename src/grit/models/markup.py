@@ -25,7 +25,9 @@ BOX_MARKUP = (
 def special_markup_ids(tokenizer) -> dict[int, str]:
     """Ids of the box-markup tokens this tokenizer treats as special (those ``skip_special_tokens`` drops)."""
     decoder = getattr(tokenizer, "added_tokens_decoder", None) or {}
-    return {i: t.content for i, t in decoder.items() if t.content in BOX_MARKUP and getattr(t, "special", False)}
+    return {
+        i: t.content for i, t in decoder.items() if t.content in BOX_MARKUP and getattr(t, "special", False)
+    }
 
 
 class MarkupKeepingDecode:

@@ -161,7 +161,9 @@ def cut_config(model_type: str, cfg: dict[str, Any]) -> dict[str, Any]:
         )
         vision.pop("layer_types", None)
     else:
-        raise ReleaseError(f"model_type {model_type!r}: no cut-down recipe (known: qwen2_vl, qwen2_5_vl, qwen3_vl, internvl)")
+        raise ReleaseError(
+            f"model_type {model_type!r}: no cut-down recipe (known: qwen2_vl, qwen2_5_vl, qwen3_vl, internvl)"
+        )
     return cfg
 
 
@@ -175,7 +177,9 @@ def internvl_hf_config(original: dict[str, Any]):
     except KeyError as e:
         raise ReleaseError(f"internvl_chat config.json: field {e.args[0]!r} is missing") from None
     if llm.get("architectures") != ["Qwen2ForCausalLM"]:
-        raise ReleaseError(f"llm_config.architectures {llm.get('architectures')}: only the Qwen2 language model is converted")
+        raise ReleaseError(
+            f"llm_config.architectures {llm.get('architectures')}: only the Qwen2 language model is converted"
+        )
     llm = {k: v for k, v in llm.items() if k not in _INTERNVL_DROPPED}
     llm.update(use_cache=True, eos_token_id=INTERNVL_END_TOKEN_ID)
     vis = {k: v for k, v in vis.items() if k not in _INTERNVL_DROPPED}
@@ -237,11 +241,19 @@ def write_internvl_hf_processor(release: Path, out: Path) -> None:
     from grit.models.internvl import IMAGE_ONLY_PROCESSOR, IMAGENET_MEAN, IMAGENET_STD
 
     # read from ``out`` (the -hf config.json is there), not ``release``, whose config.json asks for remote code
-    for name in ("vocab.json", "merges.txt", "tokenizer_config.json", "added_tokens.json", "special_tokens_map.json"):
+    for name in (
+        "vocab.json",
+        "merges.txt",
+        "tokenizer_config.json",
+        "added_tokens.json",
+        "special_tokens_map.json",
+    ):
         if (release / name).is_file():
             shutil.copyfile(release / name, out / name)
     tok = AutoTokenizer.from_pretrained(
-        str(out), extra_special_tokens=dict(INTERNVL_TOKENIZER_ATTRS), model_max_length=INTERNVL_CONTEXT_LENGTH
+        str(out),
+        extra_special_tokens=dict(INTERNVL_TOKENIZER_ATTRS),
+        model_max_length=INTERNVL_CONTEXT_LENGTH,
     )
     tok.chat_template = INTERNVL_HF_CHAT_TEMPLATE
     image_processor = GotOcr2ImageProcessorPil(
