@@ -85,6 +85,25 @@ def stock_class_name(obj: Any) -> str:
     return type(obj).__name__
 
 
+def declared_processor(model: Path) -> tuple[str, str] | None:
+    """``(class name, file)`` of the processor a folder names (what AutoProcessor and vLLM load), if any."""
+    import json
+
+    for name in ("processor_config.json", "preprocessor_config.json", "tokenizer_config.json"):
+        path = model / name
+        try:
+            value = (
+                json.loads(path.read_text(encoding="utf-8")).get("processor_class")
+                if path.is_file()
+                else None
+            )
+        except (json.JSONDecodeError, AttributeError):
+            value = None
+        if isinstance(value, str):
+            return value, name
+    return None
+
+
 def text_config(config: dict) -> dict:
     return config.get("text_config") or config.get("llm_config") or config
 
@@ -211,13 +230,17 @@ def _processor(report: CheckReport, model: Path, fam, config: dict, cfg):
     except ModelLoadError as e:
         report.add("processor", "fail", str(e))
         raise _Stop from None
-    name, want = stock_class_name(processor), PROCESSOR_CLASSES.get(fam.name)
+    want = PROCESSOR_CLASSES.get(fam.name)
+    declared = declared_processor(model)
+    name, source = declared or (stock_class_name(processor), "loaded")
     if want and name != want:
         report.add(
-            "processor", "fail", f"{name} is another family's processor; a {fam.name} model needs {want}"
+            "processor",
+            "fail",
+            f"{name} ({source}) is another family's processor; a {fam.name} model needs {want}",
         )
     else:
-        report.add("processor", "ok", name)
+        report.add("processor", "ok", f"{name} ({source})")
     _geometry(report, processor, config)
     if cfg is not None and (cfg.min_pixels or cfg.max_pixels):
         try:
@@ -323,10 +346,17 @@ def _template(report: CheckReport, processor, fam, prompt_text: str) -> str:
 
     placeholder = getattr(processor, "image_token", None) or "<image>"
     if not getattr(processor, "chat_template", None):
+        tok_template = getattr(processor.tokenizer, "chat_template", None)
+        why = (
+            "only tokenizer_config.json has one, and it is text-only"
+            if isinstance(tok_template, str) and placeholder not in tok_template
+            else "none in the folder"
+        )
         report.add(
             "chat template",
             "fail",
-            "the processor has no chat template (chat_template.json / .jinja missing)",
+            f"text-only: the processor has no chat template ({why}; "
+            "chat_template.json or chat_template.jinja is missing)",
         )
         raise _Stop
     try:
