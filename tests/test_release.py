@@ -171,7 +171,9 @@ def test_check_catches_a_processor_of_another_family(built, hf_dir, tmp_path):
     )
     result = run("models", "check", broken)
     assert result.exit_code == 1
-    assert "error: processor: Qwen3VLProcessor (preprocessor_config.json) is another family's" in result.stderr
+    assert (
+        "error: processor: Qwen3VLProcessor (preprocessor_config.json) is another family's" in result.stderr
+    )
     assert "error: image geometry:" in result.stderr
 
 
@@ -223,7 +225,7 @@ def test_qwen2_vl_native_boxes_survive_decoding(processors):
         "<think> The <|object_ref_start|>dog<|object_ref_end|><|box_start|>(100,200),(500,750)<|box_end|> sits. "
         "</think><rethink> One dog. </rethink><answer> 1 </answer>"
     )
-    ids = processor.tokenizer.encode(text, add_special_tokens=False) + [processor.tokenizer.eos_token_id]
+    ids = [*processor.tokenizer.encode(text, add_special_tokens=False), processor.tokenizer.eos_token_id]
     decoded = processor.batch_decode([ids], skip_special_tokens=True)[0]  # what TRL does
     assert decoded == text
     chain = parse(decoded, Frame.norm1000(640, 480))

@@ -22,6 +22,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from grit.errors import GritUserError
+
 # Files of a release folder copied as they are (weights excluded); whichever of them the folder has.
 RELEASE_FILES = (
     "vocab.json",
@@ -96,7 +98,7 @@ _INTERNVL_DROPPED = {
 }
 
 
-class ReleaseError(ValueError):
+class ReleaseError(GritUserError, ValueError):
     """A release folder grit cannot build a model from; the message names the folder and the field."""
 
 
@@ -238,7 +240,7 @@ def write_internvl_hf_processor(release: Path, out: Path) -> None:
     from transformers import AutoTokenizer
     from transformers.models.got_ocr2.image_processing_pil_got_ocr2 import GotOcr2ImageProcessorPil
 
-    from grit.models.internvl import IMAGE_ONLY_PROCESSOR, IMAGENET_MEAN, IMAGENET_STD
+    from grit.models.internvl import IMAGENET_MEAN, IMAGENET_STD, image_only_processor
 
     # read from ``out`` (the -hf config.json is there), not ``release``, whose config.json asks for remote code
     for name in (
@@ -265,7 +267,7 @@ def write_internvl_hf_processor(release: Path, out: Path) -> None:
         image_std=IMAGENET_STD,
         do_convert_rgb=True,
     )
-    processor = IMAGE_ONLY_PROCESSOR(
+    processor = image_only_processor()(
         image_processor=image_processor,
         tokenizer=tok,
         image_seq_length=256,  # (448 / 14 * 0.5) ** 2
