@@ -96,7 +96,6 @@ KINDS: dict[str, Callable[[Any], bool]] = {
     "a non-empty string": lambda v: isinstance(v, str) and bool(v.strip()),
     "a JSON object": lambda v: isinstance(v, dict),
     "a list": lambda v: isinstance(v, list),
-    "an integer": _is_int,
     "a string or integer": lambda v: isinstance(v, str) or _is_int(v),
     "a string or number": lambda v: isinstance(v, str) or is_number(v),
 }
