@@ -535,7 +535,8 @@ def train_cmd(
 
     cfg = load_config(config, flags_to_overrides(list(ctx.args)))
     final = train(cfg, resume=resume)
-    typer.echo(f"trained model: {final}")
+    if os.environ.get("RANK", "0") == "0":  # under accelerate launch / torchrun: said once, not per process
+        typer.echo(f"trained model: {final}")
 
 
 def _judge(llm_judge_url: str | None, llm_judge_model: str | None, cache: Path | None):

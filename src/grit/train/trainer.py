@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from transformers import TrainerCallback
+from transformers import Trainer, TrainerCallback
 from transformers.trainer_callback import ProgressCallback
 from trl import GRPOTrainer
 
@@ -106,7 +106,12 @@ class GroundedEvalCallback(TrainerCallback):
         if self.cfg.eval_every and state.global_step % self.cfg.eval_every == 0 and self.samples:
             metrics = self.run(kw["model"])
             if self.trainer is not None:
-                self.trainer.log(metrics)
+                # The base Trainer.log: GRPOTrainer's would fold this step's training metrics into the eval
+                # line and clear them. Logging also resets should_log, and a rank that then skips the step's
+                # training log leaves the others waiting in its loss all-gather (gloo aborts on the mismatch).
+                should_log = control.should_log
+                Trainer.log(self.trainer, metrics)
+                control.should_log = should_log
             with open(Path(args.output_dir) / "grounded_eval.jsonl", "a") as f:
                 f.write(json.dumps({"step": state.global_step, **metrics}) + "\n")
         return control
@@ -164,11 +169,15 @@ class CompletionSamplesCallback(TrainerCallback):
     def __init__(self, n: int):
         self.n = n
         self.trainer = None
+        self.written_step = -1
 
     def on_log(self, args, state, control, logs=None, **kw):
         store = getattr(self.trainer, "_logs", None)  # TRL keeps the last generation batch here
         if not self.n or not store or not store.get("completion") or not state.is_world_process_zero:
             return control
+        if state.global_step == self.written_step:  # a step's eval line, the end-of-training summary
+            return control
+        self.written_step = state.global_step
         completions = list(store["completion"])[: self.n]
         rewards = {name: list(v)[: self.n] for name, v in store["rewards"].items()}
         with open(Path(args.output_dir) / "completions.jsonl", "a") as f:
@@ -294,7 +303,8 @@ def train(cfg: TrainConfig, resume: bool = False, extra_callbacks: list | None =
     if cfg.lora_r > 0 and hasattr(trainer.model, "merge_and_unload"):
         # a merged model, not a bare adapter, so every grit command can load `final/` like any checkpoint
         trainer.model = trainer.model.merge_and_unload()
-    trainer.save_model(str(final))
-    trainer.processing_class.save_pretrained(str(final))
-    (Path(cfg.output_dir) / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1))
+    trainer.save_model(str(final))  # by the main process only, like the checkpoints
+    if trainer.args.should_save:  # every process runs this function; one writes the run's files
+        trainer.processing_class.save_pretrained(str(final))
+        (Path(cfg.output_dir) / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1))
     return str(final)
