@@ -2,7 +2,7 @@
 # The venv is created on first use; torch comes first from the cached CPU wheel (torch==2.13.0),
 # then the project under constraints/cpu.txt so pip never pulls a CUDA build.
 # A second venv holds verl for tests/test_verl.py (verl pins an older transformers than grit's): `make test`
-# builds it when it can (about a minute here with pip's cache) and the verl tests skip, saying so, when it can't.
+# builds it when it can (61 s here with pip's cache, 5.6 min on a busy machine); without it the verl tests skip.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.grit-installed

@@ -224,8 +224,12 @@ def test_export_without_pyarrow_names_it(monkeypatch, tmp_path, shapes):
 
 
 def verl_python() -> Path | None:
-    path = Path(os.environ.get("GRIT_VERL_PYTHON") or ROOT / ".venv-verl" / "bin" / "python")
-    return path if path.is_file() else None
+    """``GRIT_VERL_PYTHON``, else .venv-verl's python once ``make verl-env`` has finished it (its stamp file):
+    a venv whose verl install failed half-way is no verl environment."""
+    if os.environ.get("GRIT_VERL_PYTHON"):
+        return Path(os.environ["GRIT_VERL_PYTHON"])
+    venv = ROOT / ".venv-verl"
+    return venv / "bin" / "python" if (venv / ".grit-installed").is_file() else None
 
 
 @pytest.mark.verl
