@@ -233,7 +233,7 @@ def verl_python() -> Path | None:
 
 
 @pytest.mark.verl
-def test_verl_loads_and_its_reward_loop_scores_grits_reward(tmp_path, fixtures_dir):
+def test_verl_loads_and_its_reward_loop_scores_grits_reward(tmp_path, fixtures_dir, shapes):
     python = verl_python()
     if python is None:
         pytest.skip("no verl environment: `make verl-env` builds .venv-verl (or set GRIT_VERL_PYTHON)")
@@ -261,7 +261,11 @@ def test_verl_loads_and_its_reward_loop_scores_grits_reward(tmp_path, fixtures_d
         },
     ]
     kwargs = {"weights": {"answer_accuracy": 2.0}}
+    from grit.integrations.verl import export_verl
+
+    export_verl([shapes["count"]], tmp_path / "train.parquet", "qwen2_5_vl")
     job = {
+        "parquet": str(tmp_path / "train.parquet"),
         "config_dir": str(ROOT / "configs" / "verl"),
         "config_name": "grit_qwen2_5_vl_3b",
         "tokenizer": str(tokenizer),
@@ -308,5 +312,22 @@ def test_verl_loads_and_its_reward_loop_scores_grits_reward(tmp_path, fixtures_d
     assert name == "VerlRowError" and msg.startswith(
         "verl row 7 (data_source 'vsr'): extra_info has no 'frame'"
     )
+    # verl's own RLHFDataset reads the export: the GRIT prompt after the image, whose entry carries the pixel
+    # budget verl hands to qwen_vl_utils, and the frame in extra_info for the reward
+    from grit.data.schema import read_jsonl
+    from grit.models import get_family
+
+    fam = get_family("qwen2_5_vl")
+    recs = read_jsonl(shapes["count"])
+    assert len(out["dataset"]) == len(recs)
+    for row, rec in zip(out["dataset"], recs, strict=True):
+        assert row["role"] == "user"
+        assert row["content"] == [
+            {"type": "image", "path": rec.image, "min_pixels": fam.min_pixels, "max_pixels": fam.max_pixels},
+            {"type": "text", "text": fam.prompt(rec.question)},
+        ]
+        assert row["image_size"] == [[rec.width, rec.height]]
+        assert Frame.from_dict(row["extra_info"]["frame"]) == fam.frame_for(rec.width, rec.height)
+        assert row["score"]["answer_accuracy"] == 1.0
     heavy = {"grit.models", "grit.train", "grit.eval", "grit.data"}
     assert not heavy & set(out["grit_reward_imports"])

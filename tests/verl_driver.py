@@ -78,6 +78,44 @@ def batch(tokenizer, items: list[dict]):
     ), [len(r) for r in responses]
 
 
+def read_export(path: str, tokenizer, fn) -> list[dict]:
+    """Rows of ``grit data export --to verl`` as verl's own RLHFDataset hands them to its rollout, each scored by
+    the loaded reward with a completion that answers right. verl wants a processor there only for an assert and
+    its patch size (the image processing needs torchvision, which this environment has not)."""
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+    from verl.utils.dataset.rl_dataset import RLHFDataset
+
+    cfg = OmegaConf.create(
+        {"filter_overlong_prompts": False, "image_key": "images", "cache_dir": str(Path(path).parent)}
+    )
+    processor = SimpleNamespace(image_processor=SimpleNamespace(patch_size=14))
+    ds = RLHFDataset(path, tokenizer, cfg, processor=processor)
+    rows = []
+    for i in range(len(ds)):
+        row = ds[i]
+        (msg,) = row["raw_prompt"]
+        gt = row["reward_model"]["ground_truth"]
+        rows.append(
+            {
+                "role": msg["role"],
+                "content": [
+                    {k: v for k, v in c.items() if k not in ("image", "bytes")} for c in msg["content"]
+                ],
+                "image_size": [list(c["image"].size) for c in msg["content"] if c["type"] == "image"],
+                "extra_info": row["extra_info"],
+                "score": fn(
+                    data_source=row["data_source"],
+                    solution_str=f"<answer>{gt}</answer>",
+                    ground_truth=gt,
+                    extra_info=row["extra_info"],
+                ),
+            }
+        )
+    return rows
+
+
 def main() -> None:
     job = json.loads(Path(sys.argv[1]).read_text())
     from omegaconf import open_dict
@@ -124,6 +162,8 @@ def main() -> None:
         [int(i), int(j), float(rm[i, j])] for i, j in zip(*rm.nonzero(as_tuple=True), strict=True)
     ]
     out["response_lengths"] = lengths
+    if job.get("parquet"):
+        out["dataset"] = read_export(job["parquet"], worker.input_tokenizer, fn)
     modules = sys.modules
     out["grit_reward_imports"] = sorted(m for m in modules if m.startswith("grit"))
     print(json.dumps(out, default=str))
