@@ -190,3 +190,17 @@ def test_image_path(tmp_path):
     assert rec.image_path(tmp_path) == tmp_path / "a.png"
     rec.image = str(tmp_path / "x.png")
     assert rec.image_path("/elsewhere") == tmp_path / "x.png"
+
+
+@pytest.mark.parametrize("sep", ["\u2028", "\u2029", "\x85", "\x0c", "\r"])
+def test_raw_line_separators_inside_strings_do_not_split_records(tmp_path, sep):
+    # JSON allows these raw inside strings; other writers (not grit's) leave them raw. Only "\n" ends a line.
+    text = json.dumps({**GOOD, "question": f"left{sep}right"}, ensure_ascii=False) + "\n"
+    path = tmp_path / "d.jsonl"
+    path.write_text(text + json.dumps(GOOD) + "\n", encoding="utf-8", newline="")
+    first, second = read_jsonl(path)
+    assert first.question == f"left{sep}right" and second.question == GOOD["question"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(text + '{"question": \n', encoding="utf-8", newline="")
+    with pytest.raises(GritDataError, match=r"bad\.jsonl:2"):
+        read_jsonl(bad)

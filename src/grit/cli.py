@@ -162,6 +162,7 @@ def data_validate(
 ) -> None:
     """Check GRIT jsonl files; print every problem as file:line: field ... and exit 1 if there is any."""
     from grit.data.convert import validate_files
+    from grit.data.schema import nonblank_lines
 
     errors = validate_files(files, image_root=image_root, check_images=check_images)
     for e in errors:
@@ -169,7 +170,7 @@ def data_validate(
     if errors:
         n_bad = len({e.file for e in errors})
         fail(f"{len(errors)} error(s) in {n_bad} of {len(files)} file(s)")
-    n_records = sum(1 for f in files for line in f.read_text(encoding="utf-8").splitlines() if line.strip())
+    n_records = sum(1 for f in files for _ in nonblank_lines(f.read_text(encoding="utf-8")))
     typer.echo(f"ok: {len(files)} file(s), {n_records} records")
 
 

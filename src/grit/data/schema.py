@@ -343,12 +343,18 @@ def scan_jsonl(
     return records, errors
 
 
+def nonblank_lines(text: str) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` for each non-blank line. Lines end at "\n" only, as JSON Lines says: a raw U+2028
+    or NEL inside a JSON string (valid JSON) is not a line break, as ``str.splitlines()`` would make it."""
+    for lineno, raw in enumerate(text.split("\n"), start=1):
+        if raw.strip():
+            yield lineno, raw
+
+
 def jsonl_lines(text: str) -> Iterator[tuple[int, Any, str | None]]:
     """``(line number, object, None)`` for each non-blank line of jsonl text, or ``(line number, None, why)`` for
     a line that is not JSON: the one decoder behind every jsonl reader, so all of them name file:line alike."""
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
+    for lineno, raw in nonblank_lines(text):
         try:
             obj = json.loads(raw)
         except json.JSONDecodeError as e:
@@ -382,7 +388,8 @@ def read_jsonl(
     return records
 
 
-# Characters that str.splitlines() (and so a line-based reader) takes for a line end but JSON keeps raw in strings.
+# Characters that str.splitlines() takes for a line end but JSON keeps raw in strings: written escaped, so that
+# other readers of grit's files, which may split lines that way, see one record per line.
 _LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 

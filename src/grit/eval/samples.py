@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grit.data.schema import GritDataError, default_image_root, image_size, read_jsonl
+from grit.data.schema import GritDataError, default_image_root, image_size, nonblank_lines, read_jsonl
 from grit.errors import InvalidValue
 
 
@@ -27,7 +27,7 @@ class Sample:
 def _record_lines(path: Path) -> list[int]:
     """1-based line numbers of the non-blank lines (= records, in order, once the file has validated)."""
     text = path.read_text(encoding="utf-8")
-    return [i for i, raw in enumerate(text.splitlines(), start=1) if raw.strip()]
+    return [i for i, _ in nonblank_lines(text)]
 
 
 def sample_key(record: dict[str, Any], file: str | Path, line: int) -> str:
