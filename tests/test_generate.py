@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from pathlib import Path
 
 import pytest
-from models_fixtures import scramble, tiny_model_dirs  # noqa: F401 - pytest fixture
+import torch
+from models_fixtures import TINY_FAMILIES, scramble, tiny_model_dirs  # noqa: F401 - pytest fixture
 from PIL import Image
 
+import grit.models.generate as generate
 from grit.boxes import Frame
 from grit.models import get_family
-from grit.models.generate import Generator, load_image, user_text
+from grit.models.generate import Generator, decode_threads, load_image, user_text
 from grit.models.loading import load_model
+
+SHAPES_BASE = Path(__file__).resolve().parents[1] / "checkpoints/shapes-base-3b/model"
 
 QUESTIONS = [
     ((640, 354), "How many circles are there?"),
@@ -93,3 +99,52 @@ def test_sampling_is_reproducible_with_a_seed(tiny_model_dirs):  # noqa: F811
     assert [r.text for r in a] == [r.text for r in b]
     custom = gen.generate([{**items[0], "prompt": "Describe the image."}], max_new_tokens=2)[0]
     assert custom.prompt == "Describe the image."
+
+
+@pytest.fixture
+def two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_decode_threads_uses_one_thread_for_small_cpu_models_only(two_threads, monkeypatch):
+    small = torch.nn.Linear(4, 4)
+    with decode_threads(small):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == 2
+    with pytest.raises(RuntimeError), decode_threads(small):
+        raise RuntimeError("generation failed")
+    assert torch.get_num_threads() == 2, "the thread count comes back even when generation fails"
+    monkeypatch.setattr(generate, "ONE_THREAD_MAX_PARAMS", 10)
+    with decode_threads(small):
+        assert torch.get_num_threads() == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", [*TINY_FAMILIES, "shapes-base"])
+def test_one_thread_decoding_gives_the_tokens_of_all_threads(family, tiny_model_dirs, two_threads, monkeypatch):  # noqa: F811
+    """Greedy tokens are the same whichever thread count decodes (the demo's evaluations rely on it), and
+    sampling with a seed too (the trainer samples on one thread)."""
+    if family == "shapes-base":
+        model, processor, fam = load_model(SHAPES_BASE)
+    else:
+        model, processor, fam = load_model(tiny_model_dirs[family])
+        model = scramble(model)
+    threads_seen = []
+    real_generate = model.generate
+
+    def spy(**kw):
+        threads_seen.append(torch.get_num_threads())
+        return real_generate(**kw)
+
+    monkeypatch.setattr(model, "generate", spy)
+    gen = Generator(model, processor, fam)
+    kw = dict(batch_size=5, max_new_tokens=12)
+    one = gen.generate(_items(), **kw) + gen.generate(_items(), temperature=1.0, seed=1, **kw)
+    monkeypatch.setattr(generate, "decode_threads", lambda model: contextlib.nullcontext())
+    two = gen.generate(_items(), **kw) + gen.generate(_items(), temperature=1.0, seed=1, **kw)
+    assert threads_seen == [1, 1, 2, 2]
+    assert [r.text for r in one] == [r.text for r in two]
+    assert len({r.text for r in one}) > 1

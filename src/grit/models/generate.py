@@ -8,7 +8,8 @@ back in input order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from grit.models import get_family
 from grit.models.family import Family
 
 PROMPT_STYLES = ("grit", "vanilla")
+ONE_THREAD_MAX_PARAMS = 50_000_000  # models up to this size decode on one CPU thread (see decode_threads)
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,33 @@ def prepare_item(item: dict, family: Family, processor, prompt_style: str) -> tu
     return image, text, frame_for_image(family, processor, *image.size)
 
 
+@contextmanager
+def decode_threads(model) -> Iterator[None]:
+    """Decode a small model on one CPU thread for the duration of the block.
+
+    One decode step of a model this small is a few hundred tiny ops (the shapes base's largest matmul, 16 x 128
+    by 128 x 384, is ~15 µs of arithmetic): split across threads, each op gains little and waits at a barrier
+    for the other threads, and on a machine whose cores are busy that wait is a scheduler time slice (measured
+    on the demo's sampling: BENCHMARKS.md, "Decoding on one thread"). Larger models and GPUs keep their threads.
+    """
+    threads = torch.get_num_threads()
+    params = model.parameters()
+    first = next(params, None)
+    if (
+        threads == 1
+        or first is None
+        or first.device.type != "cpu"
+        or first.numel() + sum(p.numel() for p in params) > ONE_THREAD_MAX_PARAMS
+    ):
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _collate(encoded: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
     """Left-pad per-item processor outputs into one batch: token-aligned tensors are padded, the rest concatenated."""
     width = max(e["input_ids"].shape[1] for e in encoded)
@@ -186,13 +215,14 @@ class Generator:
             batch = {k: v.to(self.device) for k, v in _collate([c[2] for c in chunk], pad_id).items()}
             if "pixel_values" in batch and batch["pixel_values"].is_floating_point():
                 batch["pixel_values"] = batch["pixel_values"].to(self.model.dtype)
-            out = self.model.generate(
-                **batch,
-                max_new_tokens=max_new_tokens,
-                eos_token_id=self.stop_ids,
-                pad_token_id=pad_id,
-                **sampling,
-            )
+            with decode_threads(self.model):
+                out = self.model.generate(
+                    **batch,
+                    max_new_tokens=max_new_tokens,
+                    eos_token_id=self.stop_ids,
+                    pad_token_id=pad_id,
+                    **sampling,
+                )
             new = out[:, batch["input_ids"].shape[1] :].tolist()
             for (idx, text, enc, frame), ids in zip(chunk, new, strict=True):
                 end = next((j for j, t in enumerate(ids) if t in self.stop_ids), None)

@@ -1,0 +1,114 @@
+"""Decoding speed of the shipped shapes base: one CPU thread (grit's ``decode_threads``) vs all of them.
+
+Two workloads, both through ``grit.models.generate.Generator`` (Hugging Face ``generate``, as TRL samples):
+the demo's GRPO sampling (2 training prompts x 8 generations in one batch of 16, T = 1, 200 new tokens) and
+``grit eval``'s greedy batches (16 held-out questions, 200 new tokens). Runs interleaved (A B A B ...) in one
+process so machine load affects both alike. Besides seconds and tokens/s, each side's arithmetic rate (GFLOP/s
+of the decode steps) is given against a 512 x 512 fp32 matmul's rate measured in the same rounds.
+
+    python -m benchmarks.bench_decode [--repeats 3] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = ROOT / "checkpoints/shapes-base-3b/model"
+
+
+def flops_per_token(cfg, context: float) -> float:
+    """Multiply-adds x 2 of one decode step per sequence: every linear layer of the language model, the LM
+    head, and attention over ``context`` cached positions (scores and values)."""
+    h, i, layers = cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers
+    head = h // cfg.num_attention_heads
+    kv = cfg.num_key_value_heads * head
+    per_layer = h * h * 2 + h * kv * 2 + 3 * h * i + 2 * cfg.num_attention_heads * head * context
+    return 2.0 * (layers * per_layer + h * cfg.vocab_size)
+
+
+def matmul_gflops(n: int = 512, reps: int = 20) -> float:
+    import torch
+
+    a = torch.randn(n, n)
+    a @ a
+    t = time.perf_counter()
+    for _ in range(reps):
+        a @ a
+    return reps * 2 * n**3 / (time.perf_counter() - t) / 1e9
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2, help="the process's threads (the demo's config: 2)")
+    ap.add_argument("--max-new-tokens", type=int, default=200)
+    a = ap.parse_args()
+    import torch
+
+    import grit.models.generate as gen
+    from grit.data.shapes import balanced_train_set, generate_split
+    from grit.eval.samples import load_samples
+    from grit.models.loading import load_model
+
+    torch.set_num_threads(a.threads)
+    model, processor, family = load_model(str(BASE), None)
+    model.eval()
+    tmp = Path(tempfile.mkdtemp())
+    def items(samples):
+        return [{"image": str(s.image_path), "question": s.record["question"]} for s in samples]
+
+    train = items(load_samples([str(balanced_train_set(tmp / "train", n=20, seed=0))]))
+    held_out = items(load_samples([str(p) for p in generate_split(tmp / "eval", 8, seed=1000).values()]))
+    workloads = {
+        "sampling": ([train[0]] * 8 + [train[1]] * 8, dict(temperature=1.0, seed=0)),
+        "greedy": (held_out[:16], dict(temperature=0.0)),
+    }
+    g = gen.Generator(model, processor, family)
+    real = gen.decode_threads
+    rows: dict[tuple[str, str], list[tuple[float, int, float]]] = {}
+    peak: dict[int, list[float]] = {1: [], a.threads: []}
+    for _ in range(a.repeats):
+        for n in peak:
+            torch.set_num_threads(n)
+            peak[n].append(matmul_gflops())
+        torch.set_num_threads(a.threads)
+        for work, (items, kw) in workloads.items():
+            for side in ("one thread", f"{a.threads} threads"):
+                gen.decode_threads = real if side == "one thread" else lambda m: contextlib.nullcontext()
+                t = time.perf_counter()
+                res = g.generate(items, batch_size=16, max_new_tokens=a.max_new_tokens, **kw)
+                dt = time.perf_counter() - t
+                new = sum(r.n_new_tokens for r in res)
+                steps = max(r.n_new_tokens for r in res)
+                ctx = statistics.mean(r.n_prompt_tokens for r in res) + steps / 2
+                flops = flops_per_token(model.config.get_text_config(), ctx) * len(res) * steps
+                rows.setdefault((work, side), []).append((dt, new, flops / dt / 1e9))
+    gen.decode_threads = real
+    result = {"peak_matmul_gflops": {n: round(statistics.median(v), 1) for n, v in peak.items()}}
+    best_peak = max(result["peak_matmul_gflops"].values())
+    for (work, side), r in rows.items():
+        dt = statistics.median(x[0] for x in r)
+        gflops = statistics.median(x[2] for x in r)
+        result[f"{work} / {side}"] = {
+            "s": round(dt, 2),
+            "new_tokens_per_s": round(statistics.median(x[1] / x[0] for x in r), 1),
+            "gflops": round(gflops, 2),
+            "share_of_matmul_peak": round(gflops / best_peak, 3),
+        }
+    for work in workloads:
+        one, many = result[f"{work} / one thread"]["s"], result[f"{work} / {a.threads} threads"]["s"]
+        result[f"{work} speedup"] = round(many / one, 2)
+    for k, v in result.items():
+        print(f"{k}: {v}")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
