@@ -4,9 +4,14 @@ Two workloads, both through ``grit.models.generate.Generator`` (Hugging Face ``g
 the demo's GRPO sampling (2 training prompts x 8 generations in one batch of 16, T = 1, 200 new tokens) and
 ``grit eval``'s greedy batches (16 held-out questions, 200 new tokens). Runs interleaved (A B A B ...) in one
 process so machine load affects both alike. Besides seconds and tokens/s, each side's arithmetic rate (GFLOP/s
-of the decode steps) is given against a 512 x 512 fp32 matmul's rate measured in the same rounds.
+of the decode steps) is given against a 512 x 512 fp32 matmul's rate measured in the same rounds, and its CPU
+seconds (all threads): on a busy machine the wall time of a 2-thread side is mostly waiting.
+
+With ``--grpo-steps N`` it times the demo's GRPO steps instead (configs/demo.yaml, its 20 triplets, seed 0),
+interleaved, three ways: 2 threads throughout (grit before), 2 threads with one-thread decoding, 1 thread.
 
     python -m benchmarks.bench_decode [--repeats 3] [--threads 2]
+    python -m benchmarks.bench_decode --grpo-steps 4 --repeats 1
 """
 
 from __future__ import annotations
@@ -44,12 +49,69 @@ def matmul_gflops(n: int = 512, reps: int = 20) -> float:
     return reps * 2 * n**3 / (time.perf_counter() - t) / 1e9
 
 
+def grpo_steps(train: Path, out: Path, steps: int, threads: int, one_thread_decoding: bool) -> dict:
+    """Median wall and CPU seconds per GRPO step (the first step, warm-up, dropped) and per sampling call."""
+    import grit.train.trainer as tr
+    from benchmarks._common import StepTimer
+    from grit.train.config import load_config
+
+    cfg = load_config(
+        ROOT / "configs/demo.yaml",
+        [f"train_data={train}", f"output_dir={out}", f"grpo.max_steps={steps}", "grpo.save_strategy=no"],
+    )
+    cfg.model, cfg.threads = str(ROOT / cfg.model), threads
+    timer = StepTimer()
+    trainer = tr.build_trainer(cfg, extra_callbacks=[timer])
+    sampling: list[float] = []
+    real_sample, real_threads = tr.GritGRPOTrainer._generate_single_turn, tr.decode_threads
+
+    def timed(self, *args, **kw):
+        t = time.perf_counter()
+        try:
+            return real_sample(self, *args, **kw)
+        finally:
+            sampling.append(time.perf_counter() - t)
+
+    tr.GritGRPOTrainer._generate_single_turn = timed
+    if not one_thread_decoding:
+        tr.decode_threads = lambda model: contextlib.nullcontext()
+    cpu = time.process_time()
+    try:
+        trainer.train()
+    finally:
+        tr.GritGRPOTrainer._generate_single_turn, tr.decode_threads = real_sample, real_threads
+    return {
+        "s_per_step": round(statistics.median(timer.times[1:]), 2),
+        "sampling_s_per_step": round(statistics.median(sampling[1:]), 2),
+        "cpu_s_per_step": round((time.process_time() - cpu) / steps, 2),
+    }
+
+
+def main_grpo(steps: int, repeats: int) -> None:
+    from grit.data.shapes import balanced_train_set
+
+    tmp = Path(tempfile.mkdtemp())
+    train = balanced_train_set(tmp / "data", n=20, seed=0)
+    sides = {"2 threads": (2, False), "2 threads, decoding on 1": (2, True), "1 thread": (1, True)}
+    runs: dict[str, list[dict]] = {k: [] for k in sides}
+    for r in range(repeats):
+        for name, (threads, one) in sides.items():
+            runs[name].append(grpo_steps(train, tmp / f"out-{r}-{threads}-{one}", steps, threads, one))
+    result = {name: {k: statistics.median(x[k] for x in rs) for k in rs[0]} for name, rs in runs.items()}
+    for k, v in result.items():
+        print(f"{k}: {v}")
+    print(json.dumps(result))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2, help="the process's threads (the demo's config: 2)")
     ap.add_argument("--max-new-tokens", type=int, default=200)
+    ap.add_argument("--grpo-steps", type=int, default=0)
     a = ap.parse_args()
+    if a.grpo_steps:
+        return main_grpo(a.grpo_steps, a.repeats)
     import torch
 
     import grit.models.generate as gen
@@ -72,7 +134,7 @@ def main() -> None:
     }
     g = gen.Generator(model, processor, family)
     real = gen.decode_threads
-    rows: dict[tuple[str, str], list[tuple[float, int, float]]] = {}
+    rows: dict[tuple[str, str], list[tuple[float, int, float, float]]] = {}
     peak: dict[int, list[float]] = {1: [], a.threads: []}
     for _ in range(a.repeats):
         for n in peak:
@@ -82,14 +144,14 @@ def main() -> None:
         for work, (items, kw) in workloads.items():
             for side in ("one thread", f"{a.threads} threads"):
                 gen.decode_threads = real if side == "one thread" else lambda m: contextlib.nullcontext()
-                t = time.perf_counter()
+                t, cpu = time.perf_counter(), time.process_time()
                 res = g.generate(items, batch_size=16, max_new_tokens=a.max_new_tokens, **kw)
-                dt = time.perf_counter() - t
+                dt, cpu = time.perf_counter() - t, time.process_time() - cpu
                 new = sum(r.n_new_tokens for r in res)
                 steps = max(r.n_new_tokens for r in res)
                 ctx = statistics.mean(r.n_prompt_tokens for r in res) + steps / 2
                 flops = flops_per_token(model.config.get_text_config(), ctx) * len(res) * steps
-                rows.setdefault((work, side), []).append((dt, new, flops / dt / 1e9))
+                rows.setdefault((work, side), []).append((dt, new, flops / dt / 1e9, cpu))
     gen.decode_threads = real
     result = {"peak_matmul_gflops": {n: round(statistics.median(v), 1) for n, v in peak.items()}}
     best_peak = max(result["peak_matmul_gflops"].values())
@@ -98,6 +160,7 @@ def main() -> None:
         gflops = statistics.median(x[2] for x in r)
         result[f"{work} / {side}"] = {
             "s": round(dt, 2),
+            "cpu_s": round(statistics.median(x[3] for x in r), 2),
             "new_tokens_per_s": round(statistics.median(x[1] / x[0] for x in r), 1),
             "gflops": round(gflops, 2),
             "share_of_matmul_peak": round(gflops / best_peak, 3),
