@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grit.boxes import Box, Frame
-from grit.chain import parse
+from grit.boxes import Box
 from grit.errors import InvalidValue
 from grit.eval.predictions import METRICS, PREDICTIONS, PredictionsError, read_predictions
-from grit.eval.score import score_predictions, score_row
+from grit.eval.score import row_chain, score_predictions, score_row
 from grit.eval.scorers import is_benchmark
 
 GALLERY_UPSCALE = 384  # tiny images (84 px shapes) are enlarged by a whole factor up to this size
@@ -266,11 +265,9 @@ def _draw(row: dict[str, Any], png: Path) -> str | None:
     path = Path(row.get("image_path") or row.get("image", ""))
     if not path.is_file():
         return f"image not found: {path}"
-    frame = Frame.from_dict(row["frame"]) if isinstance(row.get("frame"), dict) else None
-    chain = parse(row["completion"], frame)
     gts = [Box(*b) for b in row.get("bboxs") or []]
     with Image.open(path) as im:
-        drawn = draw_chain(im, chain, gt_boxes=gts, upscale_to=GALLERY_UPSCALE)
+        drawn = draw_chain(im, row_chain(row), gt_boxes=gts, upscale_to=GALLERY_UPSCALE)
     png.parent.mkdir(parents=True, exist_ok=True)
     drawn.save(png)
     return None
@@ -543,9 +540,7 @@ def _chain_fragment(shot: Shot) -> str:
     if shot.row is None:
         return f"<div><h4>{e(shot.run)}</h4><p>{e(shot.note or '')}</p></div>"
     row = shot.row
-    frame = Frame.from_dict(row["frame"]) if isinstance(row.get("frame"), dict) else None
-    title = f"{shot.run}: {_verdict(row)}"
-    frag = chain_html(parse(row["completion"], frame), image_src=shot.png, title=title)
+    frag = chain_html(row_chain(row), image_src=shot.png, title=f"{shot.run}: {_verdict(row)}")
     if frag.startswith("<style>") and "</style>" in frag:
         frag = frag.split("</style>", 1)[1]
     note = f'<p class="grit-meta">{e(shot.note)}</p>' if shot.note else ""

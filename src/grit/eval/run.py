@@ -72,31 +72,17 @@ def _make_generator(
 
 
 def _progress(enabled: bool, total: int, done: int):
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        ProgressColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from rich import progress as rp
     from rich.text import Text
 
-    class Rate(ProgressColumn):
+    class Rate(rp.ProgressColumn):
         def render(self, task) -> Text:
             speed = task.finished_speed or task.speed
             return Text(f"{speed:.2f} samples/s" if speed else "-- samples/s", style="progress.data.speed")
 
-    progress = Progress(
-        TextColumn("[bold]eval[/bold] {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        Rate(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        disable=not enabled,
-    )
+    title = rp.TextColumn("[bold]eval[/bold] {task.description}")
+    timing = (Rate(), rp.TimeElapsedColumn(), rp.TimeRemainingColumn())
+    progress = rp.Progress(title, rp.BarColumn(), rp.MofNCompleteColumn(), *timing, disable=not enabled)
     task = progress.add_task(f"({done} already done)" if done else "", total=total)
     return progress, task
 

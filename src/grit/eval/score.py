@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from grit.boxes import Frame
-from grit.chain import parse
+from grit.chain import GroundedChain, parse
 from grit.eval.predictions import PredictionsError, read_predictions, write_json
 from grit.eval.samples import Sample
 from grit.eval.scorers import dataset_scores
@@ -48,6 +48,11 @@ def _raw_score(judge: Judge, correct: bool, row: dict[str, Any]) -> float:
     if not correct or not callable(raw):
         return float(correct)
     return float(raw(row["answer_pred"], str(row["answer"]), question=row.get("question")))
+
+
+def row_chain(row: dict[str, Any]) -> GroundedChain:
+    """The row's completion parsed in the frame its boxes were written in."""
+    return parse(row["completion"], _frame(row))
 
 
 def score_row(row: dict[str, Any], judge: Judge | None = None) -> dict[str, Any]:
