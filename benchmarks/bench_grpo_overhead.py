@@ -24,7 +24,7 @@ def constant_reward(completions, **kwargs):
     return [1.0 for _ in completions]
 
 
-def run(model_dir: Path, train: Path, out: Path, steps: int, grit_rewards: bool) -> list[float]:
+def run(model_dir: Path, train: Path, out: Path, steps: int, grit_rewards: bool) -> StepTimer:
     from grit.train.config import load_config
     from grit.train.trainer import build_trainer
 
@@ -53,7 +53,8 @@ def run(model_dir: Path, train: Path, out: Path, steps: int, grit_rewards: bool)
         cfg, extra_callbacks=[timer], reward_funcs=None if grit_rewards else [constant_reward]
     )
     trainer.train()
-    return timer.times[2:]  # drop warm-up steps
+    del timer.times[:2], timer.cpu_times[:2]  # warm-up steps
+    return timer
 
 
 def main() -> None:
@@ -67,19 +68,27 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     build_tiny("qwen2_5_vl", tmp / "model")
     train = balanced_train_set(tmp / "data", n=20, seed=0)
-    times = {"grit": [], "constant": []}
+    times: dict[str, list[float]] = {"grit": [], "constant": []}
+    cpu: dict[str, list[float]] = {"grit": [], "constant": []}
     for r in range(a.repeats):
         for kind in ("grit", "constant"):
-            times[kind] += run(tmp / "model", train, tmp / f"out-{kind}-{r}", a.steps, kind == "grit")
+            timer = run(tmp / "model", train, tmp / f"out-{kind}-{r}", a.steps, kind == "grit")
+            times[kind] += timer.times
+            cpu[kind] += timer.cpu_times
     med = {k: statistics.median(v) for k, v in times.items()}
+    med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
     result = {
         "grpo_gr_s_per_step": round(med["grit"], 4),
         "constant_reward_s_per_step": round(med["constant"], 4),
         "ratio": round(med["grit"] / med["constant"], 3),
+        "grpo_gr_cpu_s_per_step": round(med_cpu["grit"], 4),
+        "constant_reward_cpu_s_per_step": round(med_cpu["constant"], 4),
+        "cpu_ratio": round(med_cpu["grit"] / med_cpu["constant"], 3),
         "steps_measured": {k: len(v) for k, v in times.items()},
     }
     print(
         f"GRPO-GR {med['grit']:.3f} s/step vs constant reward {med['constant']:.3f} s/step: ratio {result['ratio']}"
+        f" (CPU time: {result['cpu_ratio']})"
     )
     print(json.dumps(result))
 

@@ -388,9 +388,9 @@ _num = st.one_of(st.integers(-100, 3000), st.floats(-100, 3000, allow_nan=False)
     label=st.text(st.characters(blacklist_categories=("Cs",)), max_size=15),
     label_first=st.booleans(),
 )
-def test_fast_path_objects_match_the_general_scanner(nums, label, label_first):
-    # Objects with "bbox_2d" in double quotes take a one-regex fast path; 'bbox_2d' in single quotes takes the
-    # general token scanner. Both must read the same boxes.
+def test_one_token_objects_match_the_general_tokens(nums, label, label_first):
+    # Objects with "bbox_2d" in double quotes are read as one token; 'bbox_2d' in single quotes goes through the
+    # key, list and label tokens. Both must read the same boxes.
     lst = "[" + ", ".join(map(str, nums)) + "]"
     lab = json.dumps(label, ensure_ascii=False)
     fast = f'{{"label": {lab}, "bbox_2d": {lst}}}' if label_first else f'{{"bbox_2d": {lst}, "label": {lab}}}'

@@ -144,28 +144,18 @@ def sample(kind: str, rng: random.Random, cfg: ShapesConfig) -> tuple[Scene, str
     scene, q = STYLES[style](rng, cfg)
     if kind == "direct":
         return scene, _question_prefix(rng) + q.question + rng.choice(DIRECT_SUFFIXES), q.answer
-    if kind == "tag":
-        facts = ". ".join(f[0][0].upper() + f[0][1:] for f in q.facts)
-        think = f"I need to answer: {q.question} {facts}."
-        return (
-            scene,
-            "Question: " + q.question + tag_prompt(rng),
-            render_chain([think], q.reason, q.answer, compact=True),
-        )
-    if kind == "wholechain":
-        think = "I look at the image. " + grounded_description(scene)
-        return (
-            scene,
-            "Question: " + q.question + tag_prompt(rng),
-            render_chain([think], q.reason, q.answer, compact=True),
-        )
+    if kind in ("tag", "wholechain"):
+        if kind == "tag":
+            facts = ". ".join(f[0][0].upper() + f[0][1:] for f in q.facts)
+            think = f"I need to answer: {q.question} {facts}."
+        else:
+            think = "I look at the image. " + grounded_description(scene)
+        target = render_chain([think], q.reason, q.answer, compact=True)
+        return scene, "Question: " + q.question + tag_prompt(rng), target
     if kind == "tagcap":
         think = "I look at the objects. " + plain_description(scene)
-        return (
-            scene,
-            "Describe the image." + tag_prompt(rng),
-            render_chain([think], "I check the objects.", grounded_description(scene), compact=True),
-        )
+        target = render_chain([think], "I check the objects.", grounded_description(scene), compact=True)
+        return scene, "Describe the image." + tag_prompt(rng), target
     raise ValueError(f"unknown pretraining sample kind {kind!r}; known: {', '.join(KINDS)}")
 
 
