@@ -142,8 +142,9 @@ def main() -> None:
         "load_avg_1min": round(os.getloadavg()[0], 2),
     }
     print(
-        f"parse + {len(names)} rewards: {result['completions_per_s']:,} completions/s "
-        f"({result['completions_per_s_without_judge']:,}/s without the judge; {result['mean_chars']} chars avg, "
+        f"parse + {len(names)} rewards: {result['completions_per_s']:,} completions/s, "
+        f"{result['completions_per_cpu_s']:,} per CPU second (the rate other jobs on shared cores disturb least; "
+        f"{result['completions_per_s_without_judge']:,}/s without the judge; {result['mean_chars']} chars avg, "
         f"batch {args.batch}, judge: {result['judge']}, load {result['load_avg_1min']} on {result['cpus']} CPUs)"
     )
     print(json.dumps(result, indent=2))
