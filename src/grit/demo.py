@@ -201,8 +201,9 @@ def demo_table(run: Path) -> str:
     direct, base, after = (load_metrics(run, n) for n in ("eval_base_direct", "eval_base", "eval_after"))
     rows = [
         "| style | base direct ACC | ACC, GRIT prompt: base → trained | strict format % | chain GIoU "
-        "| whole-image IoU | boxes/chain | boxes on an object % | top answers after |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| whole-image IoU | boxes/chain | boxes on an object % | boxes match their words %: base → trained "
+        "| top answers after |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     names = sorted(n for n in after if n != "all")
     for name, d, b, a in [(n, direct[n], base[n], after[n]) for n in names] + [
@@ -212,7 +213,7 @@ def demo_table(run: Path) -> str:
             f"| {name} | {pct(d['acc'])} | {pct(b['acc'])} → {pct(a['acc'])} "
             f"| {pct(b['format_rate'])} → {pct(a['format_rate'])} | {num(b['giou'])} → {num(a['giou'])} "
             f"| {num(a['whole_image_iou'])} | {a['mean_boxes']:.2f} | {pct(a.get('on_object_rate'))} "
-            f"| {top(a['answers_pred'])} |"
+            f"| {pct(b.get('label_match_rate'))} → {pct(a.get('label_match_rate'))} | {top(a['answers_pred'])} |"
         )
     lines = ["\n".join(rows)]
     b1, a1 = sampled_all(run, "eval_base_t1"), sampled_all(run, "eval_after_t1")
@@ -220,7 +221,8 @@ def demo_table(run: Path) -> str:
         lines.append(
             f"Sampled at T = 1 ({a1['n']} questions): strict format {pct(b1['format_rate'])}% → "
             f"{pct(a1['format_rate'])}%, ACC {pct(b1['acc'])}% → {pct(a1['acc'])}%, chain GIoU "
-            f"{num(b1['giou'])} → {num(a1['giou'])}."
+            f"{num(b1['giou'])} → {num(a1['giou'])}, boxes matching their words "
+            f"{pct(b1.get('label_match_rate'))}% → {pct(a1.get('label_match_rate'))}%."
         )
     summary = run / "summary.json"
     if summary.is_file():
@@ -253,8 +255,9 @@ def seeds_table(runs: list[Path]) -> str:
     """One row per demo run (seeds, or configs on the same seed): the issue's headline numbers side by side."""
     rows = [
         "| run | strict format % greedy (T=1) | chain GIoU all / count / locate (whole-image ref.) "
-        "| ACC GRIT: base → trained | counting ACC (direct) | chains cut at the token budget |",
-        "|---|---|---|---|---|---|",
+        "| ACC GRIT: base → trained | counting ACC (direct) | boxes match their words % "
+        "| chains cut at the token budget |",
+        "|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         direct, base, after = (load_metrics(run, n) for n in ("eval_base_direct", "eval_base", "eval_after"))
@@ -267,6 +270,7 @@ def seeds_table(runs: list[Path]) -> str:
             f"| {num(a['giou'])} / {num(c.get('giou'))} / {num(loc.get('giou'))} "
             f"({num(a['whole_image_iou'])} / {num(c.get('whole_image_iou'))} / {num(loc.get('whole_image_iou'))}) "
             f"| {pct(base['all']['acc'])} → {pct(a['acc'])} "
-            f"| {pct(c.get('acc'))} ({pct(direct.get('shapes_count', {}).get('acc'))}) | {cut} / {len(preds)} |"
+            f"| {pct(c.get('acc'))} ({pct(direct.get('shapes_count', {}).get('acc'))}) "
+            f"| {pct(a.get('label_match_rate'))} | {cut} / {len(preds)} |"
         )
     return "\n".join(rows)

@@ -128,6 +128,7 @@ METRICS_SHOWN = [
     Metric(("matched_iou",), "matched IoU", decimals=3),
     Metric(("whole_image_iou",), "whole-image reference IoU", decimals=3),
     ON_OBJECT,
+    Metric(("label_match_rate",), "chain boxes whose label names their object (%)", scale=100),
     Metric(("format_rate",), "strict grounded format (%)", scale=100),
     Metric(("tags_rate",), "tags in order (%)", scale=100),
     Metric(("mean_boxes",), "boxes per chain"),

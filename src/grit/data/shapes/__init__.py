@@ -28,6 +28,7 @@ def make_record(style: str, rng: random.Random, cfg: ShapesConfig, image_name: s
         "answer_type": q.answer_type,
         "n_objects": len(scene.objects),
         "all_boxes": [o.box(cfg) for o in scene.objects],
+        "all_labels": [o.name for o in scene.objects],
     }
     if q.choices:
         rec["choices"] = q.choices
@@ -45,7 +46,8 @@ def generate_split(
     """Write ``{out_dir}/{name}_{style}.jsonl`` and ``{out_dir}/images/*.png``; return style → jsonl path.
 
     Deterministic in ``seed``: the same arguments always give byte-identical files. ``all_boxes`` (every object
-    in the image) is kept for the whole-image reference IoU reported beside chain IoU.
+    in the image) is kept for the whole-image reference IoU reported beside chain IoU, ``all_labels`` (their
+    names, "red square") to check that a chain's box labels name the objects the boxes sit on.
     """
     cfg = cfg or ShapesConfig()
     styles = styles or list(STYLES)

@@ -32,6 +32,7 @@ COLOR_RGB = {
     "purple": (150, 40, 200),
     "white": (245, 245, 245),
 }
+SHAPE_NAMES = ("circle", "square", "triangle")
 NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
@@ -61,9 +62,9 @@ class ShapesConfig:
         unknown = [c for c in self.colors if c not in COLOR_RGB]
         if unknown:
             raise InvalidValue(f"unknown colours {unknown}; known: {sorted(COLOR_RGB)}")
-        unknown = [s for s in self.shapes if s not in ("circle", "square", "triangle")]
+        unknown = [s for s in self.shapes if s not in SHAPE_NAMES]
         if unknown:
-            raise InvalidValue(f"unknown shapes {unknown}; known: circle, square, triangle")
+            raise InvalidValue(f"unknown shapes {unknown}; known: {', '.join(SHAPE_NAMES)}")
 
 
 @dataclass(frozen=True)

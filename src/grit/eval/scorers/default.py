@@ -1,13 +1,17 @@
 """The fields every dataset's summary gets beside :func:`grit.metrics.aggregate`'s: answer distributions, the
-judge's mean raw score, generated tokens, the shapes sets' reference IoUs, and acc+ over question groups."""
+judge's mean raw score, generated tokens, the shapes sets' reference IoUs and box checks, and acc+ over question
+groups."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from grit.boxes import as_boxes, iou, union_iou
+from grit.boxes import Box, as_boxes, iou, union_iou
+from grit.data.shapes.world import COLOR_RGB, SHAPE_NAMES
+from grit.eval.predictions import PredictionsError
 
 TOP_ANSWERS = 10
 ON_OBJECT_IOU = 0.5
@@ -33,8 +37,18 @@ def whole_image_iou(rows: list[dict[str, Any]]) -> tuple[float | None, int]:
     return _mean(vals), len(vals)
 
 
+def object_under(box: Box, objects: Sequence[Box]) -> int | None:
+    """Index of the object ``box`` sits on: the one it overlaps most, when their IoU is ≥ 0.5; else None."""
+    best, best_iou = None, ON_OBJECT_IOU
+    for j, o in enumerate(objects):
+        v = iou(box, o)
+        if v >= best_iou:
+            best, best_iou = j, v
+    return best
+
+
 def on_object_rate(rows: list[dict[str, Any]]) -> tuple[float | None, int]:
-    """Fraction of chain boxes that sit on some object of the image (IoU ≥ 0.5 with one of ``all_boxes``).
+    """Fraction of chain boxes that sit on some object of the image (:func:`object_under` one of ``all_boxes``).
 
     Tells a chain that boxes the wrong objects (selection) from one whose boxes follow no object at all (boxes
     detached from the image): chain IoU alone is low in both cases. Needs ``all_boxes`` (the shapes sets)."""
@@ -45,7 +59,43 @@ def on_object_rate(rows: list[dict[str, Any]]) -> tuple[float | None, int]:
         objects = as_boxes(r["all_boxes"] or [])
         for pb in as_boxes(r["pred_boxes"]):
             total += 1
-            hits += any(iou(pb, o) >= ON_OBJECT_IOU for o in objects)
+            hits += object_under(pb, objects) is not None
+    return (hits / total if total else None), total
+
+
+_WORLD_WORDS = frozenset(COLOR_RGB) | frozenset(SHAPE_NAMES)
+
+
+def label_names(label: str | None, name: str) -> bool:
+    """Does a box label name this object ("red square"): state its colour and its shape, and no other colour
+    or shape of the shapes world? Case and plurals are ignored ("2 Red squares" names a red square); a box
+    without a label names nothing."""
+    if not label:
+        return False
+    words = set()
+    for w in re.findall(r"[a-z]+", label.lower()):
+        words.add(w[:-1] if w not in _WORLD_WORDS and w[:-1] in _WORLD_WORDS else w)
+    return words & _WORLD_WORDS == set(name.split())
+
+
+def label_match_rate(rows: list[dict[str, Any]]) -> tuple[float | None, int]:
+    """Fraction of chain boxes whose label names the object they sit on (:func:`object_under`,
+    :func:`label_names`); a box on no object counts as not matching. The shapes world's exact version of the
+    paper's cross-modal correlation: do the boxes match their words? Needs ``all_labels`` (the shapes sets)."""
+    hits = total = 0
+    for r in rows:
+        if "all_labels" not in r or not r.get("pred_boxes"):
+            continue
+        objects, names = as_boxes(r.get("all_boxes") or []), r["all_labels"] or []
+        if len(names) != len(objects):
+            raise PredictionsError(
+                f"sample {r.get('key')}: field 'all_labels': {len(names)} labels for {len(objects)} all_boxes"
+            )
+        labels = r.get("pred_labels") or []
+        for i, pb in enumerate(as_boxes(r["pred_boxes"])):
+            j = object_under(pb, objects)
+            total += 1
+            hits += j is not None and label_names(labels[i] if i < len(labels) else None, names[j])
     return (hits / total if total else None), total
 
 
@@ -70,6 +120,7 @@ def score(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
     out["whole_image_iou"], out["n_whole_image"] = whole_image_iou(rows)
     out["on_object_rate"], out["n_chain_boxes"] = on_object_rate(rows)
+    out["label_match_rate"], out["n_label_checked_boxes"] = label_match_rate(rows)
     plus, n_groups = acc_plus(rows)
     if n_groups:
         out["acc_plus"], out["n_groups"] = plus, n_groups
