@@ -17,8 +17,9 @@ def test_demo_end_to_end_short(tmp_path):
     out = tmp_path / "demo"
     res = CliRunner().invoke(
         app,
-        ["demo", "--out", str(out), "--model", str(tmp_path / "base"), "--steps", "2", "--n-eval", "2"],
-    )
+        ["demo", "--out", str(out), "--model", str(tmp_path / "base"), "--steps", "2", "--n-eval", "2",
+         "--curve-every", "1", "--curve-n", "1"],
+    )  # fmt: skip
     assert res.exit_code == 0, res.output
     # the before/after table per style, pooled row, sampled line and wall time
     assert "| **all** |" in res.output and "Sampled at T = 1" in res.output and "Wall time" in res.output
@@ -29,6 +30,14 @@ def test_demo_end_to_end_short(tmp_path):
     history = json.loads((out / "train" / "log_history.json").read_text())
     assert max(h.get("step", 0) for h in history) == 2
     assert summary["timings_s"]["total"] > 0
+
+    # the learning curve: steps 0, 1, 2 on one question per style, the checkpoint at step 1 evaluated there
+    curve = json.loads((out / "learning_curve.json").read_text())
+    assert curve["steps"] == [0, 1, 2] and curve["n_subset"] == 7 and curve["n_full"] == 14
+    step1 = json.loads((out / "eval_step1" / "metrics.json").read_text())["datasets"]["all"]
+    assert step1["n"] == 7 and curve["points"][1]["subset"]["acc"] == step1["acc"]
+    assert "Learning curve." in res.output and "## Learning curve" in (out / "report" / "report.md").read_text()
+    assert (out / "report" / "plots" / "learning_curve.png").is_file()
 
     from grit.demo import seeds_table
 

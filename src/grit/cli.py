@@ -540,14 +540,14 @@ def train_cmd(
         typer.echo(f"trained model: {final}")
 
 
-def _judge(llm_judge_url: str | None, llm_judge_model: str | None, cache: Path | None):
-    if not llm_judge_url:
+def _judge(url: str | None, model: str | None, cache: Path | None, flag: str = "--llm-judge"):
+    if not url:
         return None
     from grit.judge import LLMJudge
 
-    if not llm_judge_model:
-        raise InvalidValue("--llm-judge-model is required with --llm-judge-url")
-    return LLMJudge(llm_judge_url, llm_judge_model, cache_path=cache)
+    if not model:
+        raise InvalidValue(f"{flag}-model is required with {flag}-url")
+    return LLMJudge(url, model, cache_path=cache)
 
 
 @app.command("eval")
@@ -580,10 +580,23 @@ def eval_cmd(
         None, help="i/n: evaluate shard i of n only (default under torchrun/accelerate launch: the rank)."
     ),
     merge: bool = typer.Option(False, "--merge", help="Merge the finished shards in --out; no model needed."),
+    correlation_judge_url: str = typer.Option(
+        None,
+        help="Cross-modal correlation: OpenAI-compatible base URL of a judge that reads images; it is shown "
+        "the chain with the model's boxes drawn and with random boxes and picks the one the text describes.",
+    ),
+    correlation_judge_model: str = typer.Option(None),
+    correlation_judge_cache: Path = typer.Option(None, help="Its verdict cache (may be the LLM judge's)."),
+    correlation_seed: int = typer.Option(0, help="Seed of the random boxes and of the pictures' order."),
+    correlation_limit: int = typer.Option(None, min=1, help="Judge only the first N chains with boxes."),
 ) -> None:
     """Evaluate a model on GRIT jsonl sets (resumable: rerun the same command after an interruption)."""
     from grit.eval.predictions import parse_shard
     from grit.eval.run import evaluate, merge_eval
+
+    picture_judge = _judge(
+        correlation_judge_url, correlation_judge_model, correlation_judge_cache, flag="--correlation-judge"
+    )
 
     files = [p for p in (data or "").split(",") if p.strip()]
     if merge:
@@ -611,6 +624,14 @@ def eval_cmd(
         max_pixels=max_pixels,
         shard=parse_shard(shard) if shard else None,
     )
+    if picture_judge is not None and metrics["run"].get("merged") is not False:
+        from grit.eval.correlation import score_correlation
+
+        metrics = score_correlation(out, picture_judge, seed=correlation_seed, limit=correlation_limit)
+        c = metrics["datasets"]["all"]
+        rate = "-" if c["cross_modal_correlation"] is None else f"{100 * c['cross_modal_correlation']:.1f}%"
+        typer.echo(f"cross-modal correlation: the judge picked the model's boxes in {rate} of "
+                   f"{c['n_correlation']} chains (chance: 50%)")  # fmt: skip
     print_metrics({"run": metrics})
     if metrics["run"].get("merged") is False:
         typer.echo(
@@ -679,6 +700,10 @@ def demo_cmd(
     model: str = typer.Option(None, help="Base model (default: the shipped shapes base)."),
     ablate: str = typer.Option(None, help="Train without a reward group: format or counting."),
     n_eval: int = typer.Option(40, min=1, help="Held-out questions per style."),
+    curve_every: int = typer.Option(50, min=0, help="Learning curve: a checkpoint every N steps (0: none)."),
+    curve_n: int = typer.Option(
+        10, min=0, help="Learning curve: held-out questions per style at the intermediate steps (0: all)."
+    ),
 ) -> None:
     """The main job: GRPO-GR on 20 shapes triplets, before/after evaluation and a report (CPU, offline)."""
     from grit.demo import DemoOptions, demo_table, run_demo
@@ -692,6 +717,8 @@ def demo_cmd(
             model=model,
             ablate=ablate,
             n_eval=n_eval,
+            curve_every=curve_every,
+            curve_n=curve_n,
         ),
         log=typer.echo,
     )

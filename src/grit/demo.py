@@ -3,13 +3,15 @@ grounded reasoning, offline on CPU, with a before/after report.
 
 Steps: generate the shapes data (seeded) → evaluate the shipped base with the GRIT prompt and with direct
 answers → GRPO-GR on 20 balanced triplets (answer-only supervision; ground-truth boxes are used only by the
-counting reward, as in the paper) → evaluate again on the held-out sets → report. Every number in the
+counting reward, as in the paper) → evaluate again on the held-out sets → the learning curve (the checkpoints
+saved during training, on a fixed stratified subset of the held-out sets) → report. Every number in the
 report is measured in this run; nothing is tuned on the held-out sets.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -50,6 +52,8 @@ class DemoOptions:
     n_sampled: int = 100  # questions for the sampled (T=1) format rate
     max_new_tokens: int | None = None  # None: the training config's max_completion_length (same budget)
     overrides: list[str] = field(default_factory=list)
+    curve_every: int = 50  # learning curve: a checkpoint every so many GRPO steps (0: no curve)
+    curve_n: int = 10  # held-out questions per style at the intermediate checkpoints (0: all of them)
 
 
 def _repo_path(p: str) -> str:
@@ -101,6 +105,8 @@ def run_demo(opts: DemoOptions, log=print) -> dict:
         overrides.append(f"model={opts.model}")
     if opts.steps is not None:
         overrides.append(f"grpo.max_steps={opts.steps}")
+    if opts.curve_every > 0:  # the trainer's own checkpoints (LoRA adapters) are the curve's points: keep all
+        overrides += [f"grpo.save_steps={opts.curve_every}", "grpo.save_total_limit=null"]
     cfg = load_config(_repo_path(opts.config), overrides + list(opts.overrides))
     cfg.model = _repo_path(cfg.model)
     if not Path(cfg.model).exists():
@@ -113,7 +119,7 @@ def run_demo(opts: DemoOptions, log=print) -> dict:
     ev = dict(max_new_tokens=budget, progress=True)
 
     # 2. the base: GRIT prompt (greedy and sampled) and direct answers
-    log(f"[1/4] evaluating the base {cfg.model}")
+    log(f"[1/5] evaluating the base {cfg.model}")
     evaluate(
         cfg.model,
         test_paths,
@@ -129,19 +135,32 @@ def run_demo(opts: DemoOptions, log=print) -> dict:
     t = mark("eval_base", t)
 
     # 3. GRPO-GR
-    log(f"[2/4] GRPO-GR on {opts.n_train} triplets, rewards: {', '.join(cfg.rewards)}")
+    log(f"[2/5] GRPO-GR on {opts.n_train} triplets, rewards: {', '.join(cfg.rewards)}")
     final = train(cfg)
     t = mark("train", t)
 
     # 4. after
-    log("[3/4] evaluating the trained model")
+    log("[3/5] evaluating the trained model")
     evaluate(final, test_paths, out / "eval_after", prompt="grit", **ev)
     evaluate(
         final, sampled_paths, out / "eval_after_t1", prompt="grit", temperature=1.0, seed=opts.seed, **ev
     )
     t = mark("eval_after", t)
 
-    log("[4/4] writing the report")
+    # 5. the learning curve: intermediate checkpoints on a subset (the full sets cost ~25 s per checkpoint)
+    curve = None
+    steps = curve_steps(int(cfg.grpo.get("max_steps", 0)), opts.curve_every)
+    if steps:
+        log(f"[4/5] learning curve: checkpoints at steps {', '.join(map(str, steps[1:-1]))}")
+        subset = curve_subset(tests, opts.curve_n, seed=opts.seed)
+        for step in steps[1:-1]:
+            ckpt = Path(cfg.output_dir) / f"checkpoint-{step}"
+            evaluate(str(ckpt), subset, out / f"eval_step{step}", prompt="grit", **ev)
+        curve = learning_curve(out, steps, subset)
+        (out / "learning_curve.json").write_text(json.dumps(curve, indent=1))
+        t = mark("curve", t)
+
+    log("[5/5] writing the report")
     history = json.loads((Path(cfg.output_dir) / "log_history.json").read_text())
     md, html = write_report(
         [str(out / "eval_base_direct"), str(out / "eval_base"), str(out / "eval_after")],
@@ -150,6 +169,7 @@ def run_demo(opts: DemoOptions, log=print) -> dict:
         training_log=history,
         title="grit demo: GRPO-GR on 20 shapes triplets"
         + (f" (ablation: no {opts.ablate} reward)" if opts.ablate else ""),
+        extra=curve_blocks(curve, out / "report") if curve else (),
     )
     mark("report", t)
     timings["total"] = round(time.time() - t0, 1)
@@ -163,6 +183,7 @@ def run_demo(opts: DemoOptions, log=print) -> dict:
             name: json.loads((out / name / "metrics.json").read_text())
             for name in ["eval_base_direct", "eval_base", "eval_base_t1", "eval_after", "eval_after_t1"]
         },
+        "learning_curve": curve,
         "report": [str(md), str(html)],
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
@@ -224,6 +245,12 @@ def demo_table(run: Path) -> str:
             f"{num(b1['giou'])} → {num(a1['giou'])}, boxes matching their words "
             f"{pct(b1.get('label_match_rate'))}% → {pct(a1.get('label_match_rate'))}%."
         )
+    curve = run / "learning_curve.json"
+    if curve.is_file():
+        from grit.eval.report import md_table
+
+        c = json.loads(curve.read_text())
+        lines += [f"Learning curve. {curve_note(c)}", md_table(*curve_table(c))]
     summary = run / "summary.json"
     if summary.is_file():
         s = json.loads(summary.read_text())
@@ -274,3 +301,130 @@ def seeds_table(runs: list[Path]) -> str:
             f"| {pct(a.get('label_match_rate'))} | {cut} / {len(preds)} |"
         )
     return "\n".join(rows)
+
+
+# ---------------------------------------------------------------------------------------- learning curve
+# As in the paper's rebuttal table: held-out ACC, chain GIoU and strict format at steps 0, 50, 100 and 150.
+# The intermediate checkpoints are evaluated on a fixed stratified subset of the held-out sets (the full sets
+# would add ~25 s per checkpoint to a demo meant to take under 5 minutes); steps 0 and the last are evaluated on
+# the full sets anyway, and the curve reads their subset rows from those predictions, so every point of the
+# curve is the same questions.
+
+CURVE_METRICS = [
+    ("acc", "ACC %", pct),
+    ("giou", "chain GIoU", num),
+    ("format_rate", "strict format %", pct),
+    ("label_match_rate", "boxes match their words %", pct),
+]
+
+
+def curve_steps(max_steps: int, every: int) -> list[int]:
+    """0, every multiple of ``every`` below ``max_steps``, and ``max_steps``; [] when there is no step between."""
+    if every <= 0 or max_steps <= every:
+        return []
+    return [0, *range(every, max_steps, every), max_steps]
+
+
+def curve_subset(tests: dict[str, Path], n: int, seed: int) -> list[str]:
+    """``n`` held-out records per style, drawn once with the run's seed (never from results), written as
+    ``curve_<style>.jsonl`` beside the full sets (their images); ``n`` = 0 or more than a set holds: all."""
+    paths = []
+    for style, path in tests.items():
+        lines = [line for line in Path(path).read_text().splitlines() if line.strip()]
+        if 0 < n < len(lines):
+            pick = sorted(random.Random(f"{seed}-curve-{style}").sample(range(len(lines)), n))
+            path = Path(path).parent / f"curve_{style}.jsonl"
+            path.write_text("".join(lines[i] + "\n" for i in pick))
+        paths.append(str(path))
+    return paths
+
+
+def learning_curve(run: Path, steps: list[int], subset: list[str]) -> dict:
+    """The curve's points: each step's metrics on the subset, and on the full sets for the first and last."""
+    from grit.eval.predictions import PREDICTIONS, read_predictions
+    from grit.eval.samples import load_samples
+    from grit.eval.score import compute_metrics, score_row
+
+    keys = {s.key for s in load_samples(subset)}
+    names = {s: f"eval_step{s}" for s in steps[1:-1]} | {steps[0]: "eval_base", steps[-1]: "eval_after"}
+    points = []
+    for step in steps:
+        name = names[step]
+        rows = [score_row(r) for r in read_predictions(run / name / PREDICTIONS) if r["key"] in keys]
+        if len(rows) != len(keys):
+            raise InvalidValue(f"{run / name}: {len(rows)} of the curve's {len(keys)} questions evaluated")
+        sub = compute_metrics(rows)["datasets"]["all"]
+        full = load_metrics(run, name)["all"] if step in (steps[0], steps[-1]) else {}
+        points.append(
+            {
+                "step": step,
+                "eval": name,
+                "subset": {k: sub.get(k) for k, _, _ in CURVE_METRICS},
+                "full": {k: full.get(k) for k, _, _ in CURVE_METRICS} if full else None,
+            }
+        )
+    n_full = load_metrics(run, "eval_after")["all"]["n"]
+    return {"steps": steps, "n_subset": len(keys), "n_full": n_full, "subset_files": subset, "points": points}
+
+
+def curve_table(curve: dict) -> tuple[list[str], list[list[str]]]:
+    """Header and rows: one row per step, subset values, and the full sets' after "·" where evaluated."""
+    header = ["step"] + [label for _, label, _ in CURVE_METRICS]
+    rows = []
+    for p in curve["points"]:
+        cells = [str(p["step"])]
+        for key, _, fmt in CURVE_METRICS:
+            cell = fmt(p["subset"][key])
+            if p["full"]:
+                cell += f" · all: {fmt(p['full'][key])}"
+            cells.append(cell)
+        rows.append(cells)
+    return header, rows
+
+
+def curve_note(curve: dict) -> str:
+    return (
+        f"Held-out questions, greedy, GRIT prompt. Each step on the same fixed stratified subset "
+        f"({curve['n_subset']} questions, drawn once with the run's seed); steps {curve['steps'][0]} and "
+        f"{curve['steps'][-1]} also on all {curve['n_full']} (after “· all:”). Checkpoints: the trainer's "
+        f"LoRA adapters at each step (train/checkpoint-N; `grit eval` loads them)."
+    )
+
+
+def plot_curve(curve: dict, path: Path) -> Path:
+    """One panel per curve metric against the step: the subset as a line, the full sets as open squares."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(CURVE_METRICS), figsize=(3.4 * len(CURVE_METRICS), 3.0))
+    pts = curve["points"]
+    for ax, (key, label, _) in zip(axes, CURVE_METRICS, strict=True):
+        scale = 100.0 if label.endswith("%") else 1.0
+        xy = [(p["step"], scale * p["subset"][key]) for p in pts if p["subset"][key] is not None]
+        ax.plot([x for x, _ in xy], [y for _, y in xy], marker="o", label=f"subset ({curve['n_subset']})")
+        full = [(p["step"], scale * p["full"][key]) for p in pts if p["full"] and p["full"][key] is not None]
+        ax.plot([x for x, _ in full], [y for _, y in full], "s", mfc="none", label=f"all ({curve['n_full']})")
+        ax.set_title(label, fontsize="medium")
+        ax.set_xlabel("GRPO step")
+        ax.set_xticks(curve["steps"])
+        ax.set_ylim(0, 1.05 * scale)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize="small")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def curve_blocks(curve: dict, report_dir: Path) -> list[tuple]:
+    """The report's "Learning curve" section (write_report's blocks), with its plot in ``report_dir/plots``."""
+    png = plot_curve(curve, Path(report_dir) / "plots" / "learning_curve.png")
+    return [
+        ("h2", "Learning curve"),
+        ("note", curve_note(curve)),
+        ("table", curve_table(curve)),
+        ("img", (png.relative_to(report_dir).as_posix(), "learning curve")),
+    ]

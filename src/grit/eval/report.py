@@ -129,6 +129,7 @@ METRICS_SHOWN = [
     Metric(("whole_image_iou",), "whole-image reference IoU", decimals=3),
     ON_OBJECT,
     Metric(("label_match_rate",), "chain boxes whose label names their object (%)", scale=100),
+    Metric(("cross_modal_correlation",), "cross-modal correlation: judge picks the model's boxes (%)", scale=100),
     Metric(("format_rate",), "strict grounded format (%)", scale=100),
     Metric(("tags_rate",), "tags in order (%)", scale=100),
     Metric(("mean_boxes",), "boxes per chain"),
@@ -439,8 +440,9 @@ def document(
     plots: dict[str, str],
     reward_terms: list[str] | None,
     show_paper: bool,
+    extra: Sequence[Block] = (),
 ) -> list[Block]:
-    """The report's content, in order."""
+    """The report's content, in order; ``extra`` blocks (e.g. the demo's learning curve) follow the rewards."""
     doc: list[Block] = [("h1", title), ("ul", _run_lines(runs)), ("note", ABOUT_ACC)]
     doc += [("h2", "Summary"), ("table", summary_table(runs))]
     if "metrics" in plots:
@@ -451,6 +453,7 @@ def document(
     if reward_terms is not None:
         curves = ("img", (plots["rewards"], "reward curves")) if reward_terms else None
         doc += [("h2", "Training rewards"), curves or ("p", "(no reward keys in the log)")]
+    doc += extra
     for d in _datasets(runs):
         doc += [("h2", d), ("table", detail_table(runs, d))]
         doc += [("h3", "Most frequent answers"), ("table", answers_table(runs, d))]
@@ -589,13 +592,14 @@ def write_report(
     title: str = "grit evaluation report",
     training_log: Sequence[dict[str, Any]] | str | os.PathLike | None = None,
     paper: bool | None = None,
+    extra: Sequence[Block] = (),
 ) -> tuple[Path, Path]:
     """Write ``out_dir/report.md`` and ``out_dir/report.html`` (+ ``plots/`` and ``gallery/`` PNGs).
 
     ``names`` label the runs (default: folder names); the first run is the reference for deltas.
     ``training_log``: TRL log history (list of dicts or a trainer_state.json path) → reward curves.
     ``paper``: lay the runs beside the paper's Table 1 (default: when a dataset is named like one of its
-    benchmarks).
+    benchmarks). ``extra``: more blocks (see :data:`Block`), placed after the reward curves.
     """
     if not eval_dirs:
         raise InvalidValue("write_report needs at least one eval dir")
@@ -611,7 +615,7 @@ def write_report(
     gallery = build_gallery(runs, out, gallery_n)
     show_paper = _matches_paper(runs) if paper is None else paper
     md_path, html_path = out / "report.md", out / "report.html"
-    doc = document(title, runs, gallery, plots, reward_terms, show_paper)
+    doc = document(title, runs, gallery, plots, reward_terms, show_paper, extra)
     md_path.write_text(to_markdown(doc), encoding="utf-8")
     html_path.write_text(to_html(title, doc), encoding="utf-8")
     return md_path, html_path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -93,7 +94,12 @@ def load_model(
     """Return ``(model, processor, family_name)`` ready for generation (eval mode, on the chosen device).
 
     ``min_pixels`` / ``max_pixels`` override the checkpoint's image budget (Qwen-style processors): GRIT trained
-    Qwen2.5-VL at 256 visual tokens (max_pixels 200704) while the checkpoint's own processor allows ~16k."""
+    Qwen2.5-VL at 256 visual tokens (max_pixels 200704) while the checkpoint's own processor allows ~16k.
+
+    A LoRA adapter folder (``adapter_config.json`` without ``config.json``, e.g. a ``checkpoint-N`` of a LoRA
+    run) loads its base model with the adapter merged in, so every grit command takes training checkpoints."""
+    if is_adapter(model):
+        return _load_adapter(Path(model), family, device, dtype, min_pixels, max_pixels)
     fam_name = resolve_family(model, family)
     dev = pick_device(device)
     torch_dtype = pick_dtype(dev, dtype)
@@ -111,6 +117,35 @@ def load_model(
     if min_pixels or max_pixels:
         set_pixel_budget(processor, min_pixels, max_pixels)
     return m, processor, fam_name
+
+
+def is_adapter(model: str | Path) -> bool:
+    path = Path(model)
+    return (path / "adapter_config.json").is_file() and not (path / "config.json").is_file()
+
+
+def _load_adapter(path: Path, family, device, dtype, min_pixels, max_pixels):
+    """The adapter's base (``base_model_name_or_path``) with the adapter merged, and the processor saved beside
+    the adapter when there is one (the trainer saves it in every checkpoint), else the base's."""
+    where = path / "adapter_config.json"
+    try:
+        base = json.loads(where.read_text(encoding="utf-8")).get("base_model_name_or_path")
+    except (OSError, ValueError, AttributeError) as e:
+        raise ModelLoadError(f"{where}: not a PEFT adapter config ({e})") from e
+    if not isinstance(base, str) or not base:
+        raise ModelLoadError(f"{where}: field 'base_model_name_or_path': no base model named")
+    m, processor, fam = load_model(base, family, device, dtype, min_pixels, max_pixels)
+    try:
+        from peft import PeftModel
+
+        m = PeftModel.from_pretrained(m, str(path)).merge_and_unload().eval()
+    except Exception as e:
+        raise ModelLoadError(f"{path}: cannot apply the adapter to {base} ({type(e).__name__}: {e})") from e
+    if any((path / f).is_file() for f in ("processor_config.json", "preprocessor_config.json")):
+        processor = load_processor(path, fam)
+        if min_pixels or max_pixels:
+            set_pixel_budget(processor, min_pixels, max_pixels)
+    return m, processor, fam
 
 
 def set_pixel_budget(processor, min_pixels: int | None, max_pixels: int | None) -> None:
