@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from test_learning_curve import records_by_image
 from test_llm_judge import FakeJudgeServer
 from typer.testing import CliRunner
 
@@ -78,13 +79,7 @@ class BoxEveryObject:
 @pytest.fixture
 def shapes_eval(tmp_path):
     tests = generate_split(tmp_path / "data", 8, seed=4, styles=["count", "relation"])
-    records = {}
-    for path in tests.values():
-        for line in path.read_text().splitlines():
-            rec = json.loads(line)
-            records[Path(rec["image"]).name] = rec
-    files = [str(p) for p in tests.values()]
-    return files, records
+    return [str(p) for p in tests.values()], records_by_image(tests)
 
 
 def oracle(model_pictures: set[str]):

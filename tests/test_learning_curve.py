@@ -66,13 +66,19 @@ class ScriptedModel:
         return out
 
 
-def test_learning_curve_puts_every_step_on_the_same_questions(tmp_path):
-    tests = generate_split(tmp_path / "data", 6, seed=2, styles=["count", "relation"])
+def records_by_image(tests: dict[str, Path]) -> dict[str, dict]:
+    """The records of generated shapes sets by image file name (how a scripted model finds its question)."""
     records = {}
     for path in tests.values():
         for line in path.read_text().splitlines():
             rec = json.loads(line)
             records[Path(rec["image"]).name] = rec
+    return records
+
+
+def test_learning_curve_puts_every_step_on_the_same_questions(tmp_path):
+    tests = generate_split(tmp_path / "data", 6, seed=2, styles=["count", "relation"])
+    records = records_by_image(tests)
     subset = curve_subset(tests, 2, seed=0)
     full = [str(p) for p in tests.values()]
     run = tmp_path / "run"
