@@ -307,10 +307,8 @@ def make_answer_accuracy(judge_fn: Callable[..., object] | None = None) -> Rewar
         """0–1: 1 when the judge accepts the text after the last ``<answer>``; 0 without ``<answer>``."""
         n = len(completions)
         answers = _require_answers(kwargs, n, "answer_accuracy")
-        questions = [
-            q if isinstance(q, str) else None for q in _columns(kwargs, "question", n)
-        ]  # junk → None
-        choices, answer_types = _columns(kwargs, "choices", n), _columns(kwargs, "answer_type", n)
+        questions, choices = _columns(kwargs, "question", n), _columns(kwargs, "choices", n)
+        answer_types = _columns(kwargs, "answer_type", n)
         out = []
         for i, pred in enumerate(_answers(completions)):
             # No try/except: a judge that fails after its own retries (LLMJudge raises JudgeError) stops the
