@@ -291,7 +291,8 @@ class VLLMGenerator:
         outputs = self.llm.generate(requests, params)
         return [
             GenerationResult(
-                text=o.outputs[0].text,
+                # decoded by grit's tokenizer, which keeps box markup (vLLM's own text drops special tokens)
+                text=self.processor.tokenizer.decode(o.outputs[0].token_ids, skip_special_tokens=True),
                 prompt=text,
                 n_prompt_tokens=len(o.prompt_token_ids or []),
                 n_new_tokens=len(o.outputs[0].token_ids),
