@@ -52,7 +52,7 @@ def watch_memory(limit_gb: float) -> None:
         while True:
             if rss_gb() > limit_gb:
                 print(
-                    f"memory guard: resident memory passed {limit_gb} GB, stopping",
+                    f"memory guard: resident memory passed {limit_gb} GiB, stopping",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -176,7 +176,7 @@ def phase_train(args, checkpointing: bool) -> dict:
         "gradient_checkpointing": checkpointing,
         "setup_s": round(setup_s, 1),
         "step_s": round(timer.seconds, 1),
-        "rss_after_load_gb": round(rss_before, 2),
+        "rss_after_load_gib": round(rss_before, 2),
         "params": n_all,
         "trainable_params": n_train,
         "completion_mean_length": lengths[-1] if lengths else None,
@@ -218,7 +218,7 @@ def run_child(args, phase: str, extra: list[str] | None = None) -> dict:
         "phase": phase,
         "wall_s": round(time.perf_counter() - t, 1),
         "exit": os.waitstatus_to_exitcode(status),
-        "peak_rss_gb": round(usage.ru_maxrss / 2**20, 2),  # ru_maxrss is in KiB on Linux
+        "peak_rss_gib": round(usage.ru_maxrss / 2**20, 2),  # ru_maxrss is in KiB on Linux
     }
     text = out_path.read_text()
     try:
@@ -241,7 +241,7 @@ def _guard_child(pid: int, limit_gb: float) -> None:
         except (FileNotFoundError, ProcessLookupError):
             return
         if rss > limit_gb:
-            print(f"memory guard: grit infer passed {limit_gb} GB, stopping it", file=sys.stderr, flush=True)
+            print(f"memory guard: grit infer passed {limit_gb} GiB, stopping it", file=sys.stderr, flush=True)
             os.kill(pid, 9)
             return
         time.sleep(0.2)
