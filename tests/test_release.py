@@ -285,7 +285,7 @@ def test_grpo_rows_render_with_the_real_template_through_trl(built, processors, 
     assert text == chat_prompt(processor, user_text(rec["question"], get_family(family)))
     enc = processor.apply_chat_template([messages], tokenize=True, return_tensors="pt", **kwargs)
     image_id = processor.tokenizer.convert_tokens_to_ids(processor.image_token)
-    assert int((enc["input_ids"][0] == image_id).sum()) == visual_tokens(processor, enc, "") > 0
+    assert int((enc["input_ids"][0] == image_id).sum()) == visual_tokens(processor, enc) > 0
 
 
 # ------------------------------------------------------------------------------ frames follow the real resize

@@ -113,7 +113,7 @@ def image_token_id(config: dict) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def visual_tokens(processor, enc, family_frame: str) -> int:
+def visual_tokens(processor, enc) -> int:
     """Visual tokens the model computes for one processed image (what the placeholders must number)."""
     if "image_grid_thw" in enc:
         merge = getattr(processor.image_processor, "merge_size", 1) ** 2
@@ -397,7 +397,7 @@ def _tokens_and_frames(report: CheckReport, processor, fam, rendered: str, image
     counts, frame_problems, mismatched = [], [], []
     for w, h in IMAGE_SIZES:
         enc = processor(text=[rendered], images=[Image.new("RGB", (w, h), "white")], return_tensors="pt")
-        need = visual_tokens(processor, enc, fam.frame)
+        need = visual_tokens(processor, enc)
         got = int((enc["input_ids"][0] == image_id).sum()) if image_id is not None else need
         counts.append(f"{w}x{h}: {need}")
         if got != need:
