@@ -15,6 +15,7 @@ from grit.rewards import (
     DEFAULT_WEIGHTS,
     RANGES,
     REGISTRY,
+    TAGS_READ,
     answer_accuracy,
     answer_bleu,
     answer_format,
@@ -264,7 +265,7 @@ def test_repetition():
 
 
 def test_registry_and_weights():
-    assert set(REGISTRY) == set(DEFAULT_WEIGHTS) == set(RANGES)
+    assert set(REGISTRY) == set(DEFAULT_WEIGHTS) == set(RANGES) == set(TAGS_READ)
     assert set(REGISTRY) >= {
         "grounded_reasoning_format",
         "grounded_region_format",

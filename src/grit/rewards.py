@@ -397,6 +397,17 @@ RANGES: dict[str, tuple[float, float]] = {
     "answer_format": (0.0, 0.5),
     "repetition": (0.0, 0.5),
 }
+# The GRIT tags each reward reads: a prompt that never asks for them makes that reward 0 on every completion
+# (what `grit models check` looks for).
+TAGS_READ: dict[str, tuple[str, ...]] = {
+    "grounded_reasoning_format": ("<think>", "<rethink>"),
+    "grounded_region_format": ("<think>", "<rethink>"),
+    "grounded_target_counting": ("<think>", "<rethink>"),
+    "answer_accuracy": ("<answer>",),
+    "answer_bleu": ("<answer>",),
+    "answer_format": ("<answer>",),
+    "repetition": (),
+}
 
 
 def get_rewards(names: Sequence[str] | str | None = None) -> tuple[list[RewardFn], list[float]]:

@@ -35,16 +35,6 @@ PROCESSOR_CLASSES = {
     "qwen3_vl": "Qwen3VLProcessor",
     "internvl": "InternVLProcessor",
 }
-# The GRIT tags each reward reads (a reward whose tags the prompt never asks for scores 0 on every completion).
-REWARD_TAGS = {
-    "grounded_reasoning_format": ("<think>", "<rethink>"),
-    "grounded_region_format": ("<think>", "<rethink>"),
-    "grounded_target_counting": ("<think>", "<rethink>"),
-    "answer_accuracy": ("<answer>",),
-    "answer_bleu": ("<answer>",),
-    "answer_format": ("<answer>",),
-    "repetition": (),
-}
 GRIT_TAGS = ("<think>", "</think>", "<rethink>", "</rethink>", "<answer>", "</answer>")
 
 
@@ -492,13 +482,14 @@ def _round_trip(report: CheckReport, processor, fam, rewards: list[str]) -> None
 def _config_prompt(report: CheckReport, fam, cfg) -> str:
     """The user text of the configured prompt style, and whether it asks for the tags the rewards read."""
     from grit.models.generate import user_text
+    from grit.rewards import TAGS_READ
 
     style = cfg.prompt if cfg is not None else "grit"
     text = user_text(SAMPLE_QUESTION, fam, style)
     if cfg is None:
         return text
     asked = prompt_tags(text)
-    blind = {r: [t for t in REWARD_TAGS.get(r, ()) if t not in asked] for r in cfg.rewards}
+    blind = {r: [t for t in TAGS_READ[r] if t not in asked] for r in cfg.rewards}
     blind = {r: tags for r, tags in blind.items() if tags}
     if blind:
         tags = sorted({t for ts in blind.values() for t in ts})
