@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections import Counter
 
 import pytest
 
 from grit.chain import INTERNVL_GRIT_SUFFIX, QWEN_GRIT_SUFFIX, find_boxes, parse
 from grit.data.shapes import balanced_train_set, generate_split
-from grit.data.shapes.pretrain_mix import KINDS, TAG_EXTRAS, TAG_PROMPTS, grounded_description, sample
+from grit.data.shapes.pretrain_mix import (
+    KINDS,
+    SHAPES_WORDS,
+    TAG_EXTRAS,
+    TAG_PROMPTS,
+    grounded_description,
+    sample,
+    tag_instruction,
+)
 from grit.data.shapes.world import STYLES, ShapesConfig, random_scene
+from grit.models.tokenizer import BASE_WORDS
 
 CFG = ShapesConfig()
 
@@ -108,6 +118,42 @@ def test_tag_prompts_are_not_the_grit_prompt():
     for p in TAG_PROMPTS + [t + e for t in TAG_PROMPTS for e in TAG_EXTRAS]:
         assert p != QWEN_GRIT_SUFFIX and p != INTERNVL_GRIT_SUFFIX
         assert "bbox_2d" not in p
+
+
+def test_generated_instructions_vary_and_are_never_the_grit_prompt():
+    """Stage-4 instructions: many phrasings, lengths past the GRIT prompt's, tags always in order; the GRIT
+    prompt's wording (its think clause included) never appears, and held-out phrasings never reach training."""
+    grit_clause = "think between <think> and </think> while output necessary coordinates"
+    seen: dict[str, set[str]] = {"train": set(), "held_out": set()}
+    for split in seen:
+        rng = random.Random(split)
+        for _ in range(3000):
+            text = tag_instruction(rng, split)
+            assert grit_clause not in text.lower() and "bbox_2d" not in text
+            assert QWEN_GRIT_SUFFIX.strip() not in text and INTERNVL_GRIT_SUFFIX.strip() not in text
+            where = [text.index(t) for t in ("<think>", "</think>", "<rethink>", "</rethink>", "<answer>")]
+            assert where == sorted(where), text
+            seen[split].add(text)
+    assert len(seen["train"]) > 2000 and len(seen["held_out"]) > 300
+    lengths = [len(t.split()) for t in seen["train"]]
+    assert min(lengths) < 20 and max(lengths) > 60  # the GRIT suffix has 43 words
+    assert any("coordinates" in t for t in seen["train"]) and any("JSON" in t for t in seen["train"])
+    # Held-out instructions are told apart from training ones by their clauses, not by chance.
+    assert not seen["held_out"] & seen["train"]
+    rng = random.Random(7)
+    users = [sample(k, rng, CFG)[1] for k in ("tag", "wholechain", "tagcap") for _ in range(500)]
+    for phrase in ("put your thinking between", "reason inside <think>", "double check it", "answer it after"):
+        assert not any(phrase in u for u in users), phrase
+
+
+def test_instruction_words_are_in_the_shapes_vocabulary():
+    """Every word of a generated instruction is a token of the shapes tokenizer (else it reads as <unk>)."""
+    vocab = {w.lower() for w in SHAPES_WORDS} | {w.lower() for w in BASE_WORDS}
+    rng = random.Random(3)
+    for split in ("train", "held_out"):
+        for _ in range(500):
+            words = {w.lower() for w in re.findall(r"[A-Za-z]+", tag_instruction(rng, split))}
+            assert words <= vocab, words - vocab
 
 
 def test_grounded_description_boxes_every_object_once():

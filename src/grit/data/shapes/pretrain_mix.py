@@ -30,7 +30,8 @@ from grit.data.shapes.world import (
     scene_with,
 )
 
-# Instruction phrasings for the tag format. None of them is the GRIT prompt (checked in the tests).
+# Instruction phrasings for the tag format. None of them is the GRIT prompt (checked in the tests). The four
+# fixed ones are what bases up to stage 3 were trained with; stage 4 draws from :func:`tag_instruction`.
 TAG_PROMPTS = [
     " Think inside <think> </think>, check your thinking inside <rethink> </rethink>, then answer after <answer>.",
     " Reason step by step between <think> and </think>, reflect between <rethink> and </rethink>, and give the answer after <answer>.",
@@ -44,6 +45,84 @@ TAG_EXTRAS = [
     " You may give coordinates of objects in JSON.",
     " Keep it short.",
 ]
+
+# Fragments of generated tag instructions. A real instruction-tuned base follows instructions it has never seen;
+# a base trained on four fixed phrasings does not (its reading of its own chain broke under the long GRIT prompt,
+# issue 18). So instructions are composed: a clause for each tag, in varied words and order, with sentences
+# around them — short or longer than the GRIT prompt, with or without the grounding words (coordinates, JSON,
+# boxes), which appear as often over box-free chains as over whole-image chains, so they do not ask for boxes.
+# The "held_out" fragments are never trained on: probes use them to test unseen phrasings.
+THINK_CLAUSES = {
+    "train": [
+        "think between <think> and </think>",
+        "think inside <think> </think>",
+        "put your reasoning in <think> </think>",
+        "reason step by step between <think> and </think>",
+        "give your thinking inside <think> </think>",
+        "reason in <think> </think>",
+        "think step by step in <think> and </think>",
+    ],
+    "held_out": ["put your thinking between <think> and </think>", "reason inside <think> and </think>"],
+}
+THINK_TAILS = {
+    "train": [
+        "",
+        "",
+        " while you look at the image",
+        " and mention the objects you need",
+        " and give the coordinates of the objects you need in JSON",
+        " with the bounding boxes of the objects",
+        " while you output the boxes of objects in JSON with key bbox",
+        " and list the objects",
+    ],
+    "held_out": ["", " while you output coordinates of the objects you see", " and mention the objects"],
+}
+RETHINK_CLAUSES = {
+    "train": [
+        "rethink between <rethink> and </rethink>",
+        "check your thinking inside <rethink> </rethink>",
+        "reflect between <rethink> and </rethink>",
+        "put your double check in <rethink> </rethink>",
+        "rethink in <rethink> </rethink>",
+        "based on your thinking, check it in <rethink> </rethink>",
+        "based on the thinking contents, rethink inside <rethink> </rethink>",
+    ],
+    "held_out": ["give your double check between <rethink> and </rethink>", "double check it between <rethink> and </rethink>"],
+}
+ANSWER_CLAUSES = {
+    "train": [
+        "answer after <answer>",
+        "give the answer after <answer>",
+        "answer the question after <answer>",
+        "put the answer after <answer>",
+        "give a short answer after <answer>",
+        "output the answer after <answer>",
+    ],
+    "held_out": ["then give your answer after <answer>", "answer it after <answer>"],
+}
+SIDE_SENTENCES = {
+    "train": [
+        "Use the image.",
+        "Keep it short.",
+        "Mention the objects you look at.",
+        "You may give coordinates of objects in JSON.",
+        "You are a helpful assistant.",
+        "Look at the image and the question.",
+        "The answer is a single word or number.",
+        "Boxes are in JSON with the key bbox.",
+        "Use the bounding boxes of the objects you need.",
+        "The coordinates of a box are left, top, right and bottom.",
+        "Answer the question on the image.",
+        "You can see the objects in the image.",
+        "Think of the question first.",
+        "Check the number of objects.",
+    ],
+    "held_out": [
+        "Look at the objects.",
+        "Output coordinates in JSON when they are needed.",
+        "Give the answer in a single word.",
+    ],
+}
 DIRECT_SUFFIXES = [" Answer with a single word or number.", " Answer directly.", ""]
 
 # Mixture weights of the pretraining sample kinds (sum need not be 1).
@@ -87,11 +166,41 @@ def plain_description(scene: Scene) -> str:
     return f"There {'is' if names[0].startswith('1 ') else 'are'} {body}."
 
 
-def tag_prompt(rng: random.Random) -> str:
-    p = rng.choice(TAG_PROMPTS)
-    if rng.random() < 0.5:
-        p += rng.choice(TAG_EXTRAS)
-    return p
+def _cap(text: str) -> str:
+    return text[0].upper() + text[1:]
+
+
+def tag_instruction(rng: random.Random, split: str = "train") -> str:
+    """A tag-format instruction composed from the ``split``'s fragments: 15 to ~180 tokens, tags in order.
+
+    Clauses are joined as one sentence, as "First, ... Then, ..." or as separate sentences, with 0-5 side
+    sentences before and after; one in ten is one of the fixed :data:`TAG_PROMPTS` (train split only)."""
+    if split == "train" and rng.random() < 0.1:
+        return rng.choice(TAG_PROMPTS).strip()
+    think = rng.choice(THINK_CLAUSES[split]) + rng.choice(THINK_TAILS[split])
+    rethink, answer = rng.choice(RETHINK_CLAUSES[split]), rng.choice(ANSWER_CLAUSES[split])
+    join = rng.randrange(3)
+    if join == 0:
+        core = f"{_cap(think)}, {rethink}, then {answer}."
+    elif join == 1:
+        core = f"First, {think}. Then, {rethink} and then {answer}."
+    else:
+        core = f"{_cap(think)}. {_cap(rethink)}. {_cap(answer)}."
+    n_side = rng.choice([0, 0, 1, 1, 2, 3, 4, 5])
+    side = rng.sample(SIDE_SENTENCES[split], min(n_side, len(SIDE_SENTENCES[split])))
+    cut = rng.randint(0, len(side))
+    return " ".join([*side[:cut], core, *side[cut:]])
+
+
+def tag_prompt(rng: random.Random, question: str | None = None) -> str:
+    """The user text of a tag-format sample: the question (when there is one) and a generated instruction,
+    mostly in the GRIT prompt's order ("Question: ..." first), sometimes the other way round."""
+    instruction = tag_instruction(rng)
+    if question is None:
+        return instruction
+    if rng.random() < 0.2:
+        return f"{instruction} {_question_prefix(rng)}{question}"
+    return f"Question: {question} {instruction}"
 
 
 def _question_prefix(rng: random.Random) -> str:
@@ -151,17 +260,23 @@ def sample(kind: str, rng: random.Random, cfg: ShapesConfig) -> tuple[Scene, str
         else:
             think = "I look at the image. " + grounded_description(scene)
         target = render_chain([think], q.reason, q.answer, compact=True)
-        return scene, "Question: " + q.question + tag_prompt(rng), target
+        return scene, tag_prompt(rng, q.question), target
     if kind == "tagcap":
         think = "I look at the objects. " + plain_description(scene)
         target = render_chain([think], "I check the objects.", grounded_description(scene), compact=True)
-        return scene, "Describe the image." + tag_prompt(rng), target
+        return scene, "Describe the image. " + tag_prompt(rng), target
     raise ValueError(f"unknown pretraining sample kind {kind!r}; known: {', '.join(KINDS)}")
 
 
 # Words of the shapes world and its instructions that the tokenizer must know.
 SHAPES_WORDS = sorted(
     set(re.findall(r"[A-Za-z]+", " ".join(TAG_PROMPTS + TAG_EXTRAS + DIRECT_SUFFIXES)))
+    | {
+        w
+        for fragments in (THINK_CLAUSES, THINK_TAILS, RETHINK_CLAUSES, ANSWER_CLAUSES, SIDE_SENTENCES)
+        for texts in fragments.values()
+        for w in re.findall(r"[A-Za-z]+", " ".join(texts))
+    }
     | set(
         [
             "row",
