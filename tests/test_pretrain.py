@@ -163,3 +163,37 @@ def test_image_after_text_is_saved_with_the_model_and_defines_the_run(tmp_path):
         pretrain(_cfg(tmp_path, total_steps=4), log=lambda s: None)
     # the refused resume left the run's template alone
     assert load_processor(out / "init", "qwen2_5_vl").chat_template == QWEN_CHAT_TEMPLATE_TEXT_FIRST
+
+
+def test_read_samples_are_text_only_and_answered_by_their_words(tmp_path):
+    """Stage 4's "read" kind: a description and a question, no image; the loss runs on the answer only."""
+    import random
+    import re
+
+    from grit.data.shapes.pretrain_mix import sample
+    from grit.train.pretrain import make_batch
+
+    world = ShapesConfig()
+    group = rf"(\d+) ({'|'.join(world.colors)}) ({'|'.join(world.shapes)})"
+    rng = random.Random(0)
+    for _ in range(200):
+        scene, user, answer = sample("read", rng, world)
+        assert scene is None and "<think>" not in user + answer and "<|vision_start|>" not in user
+        text, question = user.split(" Question: ")
+        stated = {(c, s): int(n) for n, c, s in re.findall(group, text)}
+        asked = [(c, s.rstrip("s")) for c, s in re.findall(rf"({'|'.join(world.colors)}) (\w+)", question)]
+        total = sum(stated.get(k, 0) for k in asked)  # the description's words state the answer
+        assert answer == ("yes" if total else "no") if question.startswith("Is") else answer == str(total), user
+
+    out = pretrain(_cfg(tmp_path, total_steps=1, eval_every=100), log=lambda s: None)
+    from grit.models.loading import load_processor
+    from grit.train.pretrain import Encoder
+
+    enc = Encoder(load_processor(out / "init", "qwen2_5_vl"))
+    c = _cfg(tmp_path, mix={"read": 1.0})
+    kind, batch = make_batch(c, 0, ShapesConfig(), enc)
+    assert kind == "read" and "pixel_values" not in batch
+    vision_start = enc.tok.convert_tokens_to_ids("<|vision_start|>")
+    assert not (batch["input_ids"] == vision_start).any()
+    labelled = batch["labels"][batch["labels"] != -100]
+    assert len(labelled) < batch["labels"].numel() / 4  # answers and end tokens only

@@ -84,12 +84,14 @@ class Encoder:
         self.tok = processor.tokenizer
         self.end = self.tok.convert_tokens_to_ids("<|im_end|>")
 
-    def prompt_text(self, user_text: str) -> str:
-        msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": user_text}]}]
+    def prompt_text(self, user_text: str, image: bool = True) -> str:
+        content = [{"type": "image"}] if image else []
+        msgs = [{"role": "user", "content": [*content, {"type": "text", "text": user_text}]}]
         return self.processor.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
 
     def batch(self, images, user_texts, targets=None):
-        texts = [self.prompt_text(u) for u in user_texts]
+        """``images`` is None for a batch of text-only samples."""
+        texts = [self.prompt_text(u, images is not None) for u in user_texts]
         enc = self.processor(text=texts, images=images, return_tensors="pt", padding=True)
         if targets is None:
             return enc
@@ -109,13 +111,9 @@ class Encoder:
             ids[i, : len(s)] = torch.tensor(s)
             lab[i, : len(lab_i)] = torch.tensor(lab_i)
             att[i, : len(s)] = 1
-        out = {
-            "input_ids": ids,
-            "attention_mask": att,
-            "labels": lab,
-            "pixel_values": enc["pixel_values"],
-            "image_grid_thw": enc["image_grid_thw"],
-        }
+        out = {"input_ids": ids, "attention_mask": att, "labels": lab}
+        if images is not None:
+            out |= {"pixel_values": enc["pixel_values"], "image_grid_thw": enc["image_grid_thw"]}
         if "mm_token_type_ids" in enc:
             mm = torch.zeros_like(ids)
             mm[ids == self.processor.image_token_id] = 1
@@ -129,9 +127,8 @@ def make_batch(c: PretrainConfig, step: int, world: ShapesConfig, enc: Encoder):
     kind = rng.choices(names, weights=[c.mix[k] for k in names])[0]
     wcfg = world_at(world, step / c.total_steps, c.curriculum)
     items = [sample(kind, rng, wcfg) for _ in range(c.batch_size)]
-    return kind, enc.batch(
-        [s.render() for s, _, _ in items], [u for _, u, _ in items], [t for _, _, t in items]
-    )
+    images = None if items[0][0] is None else [s.render() for s, _, _ in items]
+    return kind, enc.batch(images, [u for _, u, _ in items], [t for _, _, t in items])
 
 
 # ------------------------------------------------------------------------------------------- evaluation

@@ -135,8 +135,10 @@ DEFAULT_MIX = {
     "tagcap": 0.08,
 }
 
-# Every sample kind :func:`sample` knows ("shape" is the second stage's: see there).
-KINDS = (*DEFAULT_MIX, "shape")
+# Every sample kind :func:`sample` knows ("shape" is the second stage's, "read" the fourth's: see there).
+KINDS = (*DEFAULT_MIX, "shape", "read")
+# Question styles a text description alone answers (groups and their counts), for "read" samples.
+READ_STYLES = ("count", "exist", "arithmetic")
 
 
 def box_json(o: Obj, cfg: ShapesConfig) -> str:
@@ -207,8 +209,17 @@ def _question_prefix(rng: random.Random) -> str:
     return rng.choice(["Question: ", "Question: ", ""])
 
 
-def sample(kind: str, rng: random.Random, cfg: ShapesConfig) -> tuple[Scene, str, str]:
-    """One pretraining sample of ``kind``: (scene, user text after the image, assistant target)."""
+def sample(kind: str, rng: random.Random, cfg: ShapesConfig) -> tuple[Scene | None, str, str]:
+    """One pretraining sample of ``kind``: (scene, user text after the image, assistant target).
+
+    The scene is None for "read" samples, which have no image."""
+    if kind == "read":
+        # Reading in text alone: the words of a whole-image chain, with or without its boxes, then a question
+        # the words answer; no image, no tags, no chain. The answer can only come from the text, as a chain's
+        # rethink should come from the chain.
+        scene, q = STYLES[rng.choice(READ_STYLES)](rng, cfg)
+        text = grounded_description(scene) if rng.random() < 0.7 else plain_description(scene)
+        return None, f"{text} Question: {q.question}{rng.choice(DIRECT_SUFFIXES)}", q.answer
     if kind == "ground":
         scene = random_scene(rng, cfg, rng.randint(1, cfg.max_objects) if rng.random() < 0.9 else 0)
         # Ask mostly about objects that are there: with random queries most answers would be "[]" and a
