@@ -42,7 +42,7 @@ def main() -> None:
         model, proc, fam = load_model(path)
         family = get_family(fam)
         instructions = {
-            "GRIT prompt": lambda q, r: user_text(q, family, "grit"),
+            "GRIT prompt": lambda q, r, family=family: user_text(q, family, "grit"),
             "held-out generated": lambda q, r: f"Question: {q} {tag_instruction(r, 'held_out')}",
             "pretraining tag prompt 0": lambda q, r: "Question: " + q + TAG_PROMPTS[0],
             "question only": lambda q, r: "Question: " + q,
