@@ -58,6 +58,10 @@ class KVBuffer:
             self.values[-1][:, :, : v.shape[2]] = v
         self.length = prompt_cache.layers[0].keys.shape[2]  # positions filled, the new token's excluded
 
+    def select(self, rows: torch.Tensor) -> None:
+        self.keys = [k[rows] for k in self.keys]
+        self.values = [v[rows] for v in self.values]
+
     def update(self, key, value, layer_idx, **_):
         n = self.length
         self.keys[layer_idx][:, :, n : n + 1] = key
@@ -144,18 +148,23 @@ def generate(model, generation_config=None, *, fallback: Callable | None = None,
     if found is None:
         return (fallback or model.generate)(generation_config=generation_config, **kwargs)
     cfg, processors = found
-    inputs = {k: v for k, v in kwargs.items() if k in INPUTS}
-    return _decode(model, fallback or model.generate, cfg, processors, inputs)
+    # the prompt and the first token, exactly as generate runs them, asked for the way the caller asked
+    if generation_config is not None:
+        first = copy.deepcopy(generation_config)
+        first.max_new_tokens, first.return_dict_in_generate = 1, True
+        kwargs["generation_config"] = first
+    else:
+        kwargs.update(max_new_tokens=1, return_dict_in_generate=True)
+    out = (fallback or model.generate)(**kwargs)
+    return _decode(model, out, cfg, processors, {k: v for k, v in kwargs.items() if k in INPUTS})
 
 
-def _decode(model, hf_generate: Callable, cfg, processors: LogitsProcessorList, inputs: dict) -> torch.LongTensor:
+def _decode(model, out, cfg, processors: LogitsProcessorList, inputs: dict) -> torch.LongTensor:
+    """Continue ``out`` (generate's output after the prompt and one new token, with its cache) token by token."""
     hf = _base(model)
     text = hf.model.language_model
     prompt_len = inputs["input_ids"].shape[1]
     budget = cfg.max_new_tokens
-    first = copy.deepcopy(cfg)
-    first.max_new_tokens, first.return_dict_in_generate = 1, True
-    out = hf_generate(**inputs, generation_config=first)  # the prompt, exactly as generate runs it
     batch = out.sequences.shape[0]
     eos, pad = cfg._eos_token_tensor, cfg._pad_token_tensor
     ids = out.sequences.new_full((batch, prompt_len + budget), int(pad))
@@ -167,35 +176,64 @@ def _decode(model, hf_generate: Callable, cfg, processors: LogitsProcessorList, 
     mask2d = inputs.get("attention_mask")
     if mask2d is None:
         mask2d = torch.ones_like(inputs["input_ids"])
-    kv = KVBuffer(out.cache, prompt_len + budget)
     # generate's decode-step mask: none when no row is padded, else the padding mask (causality is implicit
     # for a single query); positions: each row's last prompt position + rope delta, one further per token.
     padded = not bool(mask2d.all())
     keep = torch.ones(batch, prompt_len + budget, dtype=torch.bool)
     keep[:, :prompt_len] = mask2d.bool()
     last = mask2d.long().sum(-1) - 1 + hf.model.rope_deltas.view(-1)
+    kv = KVBuffer(out.cache, prompt_len + budget)
+    rows = torch.arange(batch)  # the batch rows the buffers hold: finished rows leave them (see _still_needed)
     layers = [_Layer(layer) for layer in text.layers]
     for step in range(1, budget):
         n = prompt_len + step  # tokens so far; the newest, ids[:, n - 1], goes in now
-        h = text.embed_tokens(ids[:, n - 1 : n])
-        pos = (last + step).view(1, batch, 1).expand(3, batch, 1)
+        held = _still_needed(unfinished[rows])
+        if held is not None:
+            rows, keep, last = rows[held], keep[held], last[held]
+            kv.select(held)
+        h = text.embed_tokens(ids[rows, n - 1 : n])
+        pos = (last + step).view(1, -1, 1).expand(3, -1, 1)
         rope = text.rotary_emb(h, pos)
         mask = keep[:, None, None, :n] if padded else None
         kv.length = n - 1
         for i, layer in enumerate(layers):
             h = layer(h, rope, kv, i, mask)
         logits = hf.lm_head(text.norm(h))[:, -1].to(copy=True, dtype=torch.float32)
-        scores = processors(ids[:, :n], logits)
+        scores = processors(ids[rows, :n], logits)
         if cfg.do_sample:
-            token = torch.multinomial(torch.nn.functional.softmax(scores, dim=-1), num_samples=1).squeeze(1)
+            probs = F.softmax(scores, dim=-1)
+            if len(rows) < batch:
+                # torch.multinomial draws a row's token from its own probabilities and its own slice of the
+                # random stream, so rows that left get a placeholder and the held rows draw what generate draws
+                probs = probs.new_zeros(batch, probs.shape[1]).index_fill_(1, pad.view(1), 1.0).index_copy_(
+                    0, rows, probs
+                )
+            token = torch.multinomial(probs, num_samples=1).squeeze(1)[rows]
         else:
             token = torch.argmax(scores, dim=-1)
-        token = torch.where(unfinished, token, pad)
-        ids[:, n] = token
-        unfinished &= ~torch.isin(token, eos)
+        token = torch.where(unfinished[rows], token, pad)
+        ids[rows, n] = token
+        unfinished[rows] &= ~torch.isin(token, eos)
         if not unfinished.any():
             return ids[:, : n + 1]
     return ids
+
+
+MIN_ROWS = 4  # fewer rows take another matmul kernel, whose sums can differ in the last bit (measured)
+
+
+def _still_needed(unfinished: torch.Tensor) -> torch.Tensor | None:
+    """Which held rows to keep computing, or None to keep them all: the unfinished ones, topped up with
+    finished ones to ``MIN_ROWS`` so every matmul still computes each row exactly as the full batch's does.
+    A finished row only ever gets pad, so computing it is waste: half the demo's sampling batch is done long
+    before its longest completion."""
+    todo = unfinished.nonzero().view(-1)
+    if len(todo) == len(unfinished) or len(unfinished) <= MIN_ROWS:
+        return None
+    if len(todo) < MIN_ROWS:
+        done = (~unfinished).nonzero().view(-1)[: MIN_ROWS - len(todo)]
+        todo = torch.cat([todo, done]).sort().values
+    return todo if len(todo) < len(unfinished) else None
 
 
 def _linear(module) -> Callable:

@@ -18,7 +18,7 @@ from PIL import Image
 
 from grit.boxes import Frame
 from grit.errors import InvalidValue
-from grit.models import get_family
+from grit.models import decode, get_family
 from grit.models.family import Family
 
 PROMPT_STYLES = ("grit", "vanilla")
@@ -216,7 +216,8 @@ class Generator:
             if "pixel_values" in batch and batch["pixel_values"].is_floating_point():
                 batch["pixel_values"] = batch["pixel_values"].to(self.model.dtype)
             with decode_threads(self.model):
-                out = self.model.generate(
+                out = decode.generate(
+                    self.model,
                     **batch,
                     max_new_tokens=max_new_tokens,
                     eos_token_id=self.stop_ids,

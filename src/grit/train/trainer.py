@@ -19,6 +19,7 @@ from transformers.trainer_callback import ProgressCallback
 from trl import GRPOTrainer
 
 from grit.models import family_for_model_type, get_family
+from grit.models.decode import lean_generate
 from grit.models.generate import decode_threads, frame_for_image, user_text
 from grit.rewards import REGISTRY
 from grit.train.config import ConfigError, TrainConfig, to_grpo_config
@@ -222,13 +223,15 @@ def merged_lora(trainer: GRPOTrainer) -> Iterator[None]:
 
 class GritGRPOTrainer(GRPOTrainer):
     """TRL's trainer, sampling from the merged LoRA policy (see :func:`merged_lora`), on one CPU thread when
-    the model is small (see :func:`grit.models.generate.decode_threads`); TRL's sampling otherwise.
+    the model is small (see :func:`grit.models.generate.decode_threads`), through grit's lean decode loop where
+    it draws what ``generate`` draws (see :mod:`grit.models.decode`); TRL's sampling otherwise.
 
     ``_generate_single_turn`` is TRL's (1.x) private sampling step; should a TRL release rename it, this
     override goes unused and sampling is simply TRL's own, unmerged."""
 
     def _generate_single_turn(self, *args, **kwargs):
-        with decode_threads(self.model), merged_lora(self):
+        policy = self.accelerator.unwrap_model(self.model)
+        with decode_threads(self.model), merged_lora(self), lean_generate(policy):
             return super()._generate_single_turn(*args, **kwargs)
 
 
