@@ -1,15 +1,17 @@
 """A lean decode loop for small Qwen-VL models on CPU, token for token what Hugging Face ``generate`` draws.
 
-A decode step of a 2M-parameter model is a few hundred tiny ops; in ``generate`` most of its time is Python
-around them: input preparation, a causal mask built anew, a KV cache grown by ``torch.cat``, output records
-(BENCHMARKS.md, "Decoding on one thread"). Here the prompt still goes through ``generate`` itself (one new
-token), so the vision tower, the image tokens, the 3-D rope positions and the first draw are exactly Hugging
-Face's; then each further token runs the model's own decoder layers on a preallocated KV buffer, with positions
-from the prompt's rope deltas, scores through the very logits processors ``generate`` builds, and the same
-``softmax`` + ``torch.multinomial`` (or ``argmax``) and pad handling. Same seed, same tokens.
+The prompt goes through ``generate`` itself for one new token, so the vision tower, the image tokens, the 3-D
+rope positions and the first draw are exactly Hugging Face's. Each further token then runs the decoder layers'
+own ops in their own order, minus what ``generate`` adds around them for a model this small: a causal mask
+rebuilt every step, a KV cache grown by ``torch.cat``, input preparation and output records, and, above all,
+the rows that have already finished (they only ever receive pad; in the demo's GRPO batch most rows are done
+long before the longest one). Scores go through the very logits processors ``generate`` builds, tokens through
+the same ``softmax`` + ``torch.multinomial`` (or ``argmax``) on the full batch, so a seed draws the same tokens
+and leaves the random stream where ``generate`` leaves it (tests/test_decode.py; BENCHMARKS.md, "Decoding on
+one thread").
 
-Only where that is known to hold (the families, settings and processors below, on CPU); anything else is
-handed to ``model.generate`` unchanged.
+Only where that is known to hold (the families, settings and processors below, on CPU); every other call goes
+to ``model.generate`` unchanged.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
-from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.generation.logits_process import (
     LogitsProcessorList,
     RepetitionPenaltyLogitsProcessor,
@@ -30,6 +31,7 @@ from transformers.generation.logits_process import (
     TopKLogitsWarper,
     TopPLogitsWarper,
 )
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 FAMILIES = ("qwen2_vl", "qwen2_5_vl")  # text decoders with 3-D (mrope) positions and per-layer q/k/v + o_proj
 MAX_PARAMS = 50_000_000  # tiny models are where per-token overhead dominates, and what the tests cover
@@ -41,7 +43,6 @@ PROCESSORS = (
     RepetitionPenaltyLogitsProcessor,
 )  # each a pure function of (tokens so far, scores): applying it here gives generate's scores
 INPUTS = {"input_ids", "attention_mask", "pixel_values", "image_grid_thw", "mm_token_type_ids"}
-SETTINGS = {"max_new_tokens", "do_sample", "temperature", "top_p", "top_k", "eos_token_id", "pad_token_id"}
 
 
 class KVBuffer:
@@ -82,9 +83,10 @@ def _no_active_dropout(model) -> bool:
             continue
         if isinstance(m, torch.nn.Dropout) and m.p > 0:
             return False
-        if hasattr(m, "lora_dropout") and not getattr(m, "merged", False):
-            if any(isinstance(d, torch.nn.Dropout) and d.p > 0 for d in m.lora_dropout.values()):
-                return False
+        lora_dropout = getattr(m, "lora_dropout", None)
+        unmerged = lora_dropout is not None and not getattr(m, "merged", False)
+        if unmerged and any(isinstance(d, torch.nn.Dropout) and d.p > 0 for d in lora_dropout.values()):
+            return False
     text = _base(model).config.get_text_config()
     return not (model.training and getattr(text, "attention_dropout", 0.0))
 
@@ -101,14 +103,15 @@ def plan(model, generation_config=None, **kwargs) -> tuple[object, LogitsProcess
         or first.device.type != "cpu"
         or first.numel() + sum(p.numel() for p in params) > MAX_PARAMS
         or getattr(hf.config.get_text_config(), "_attn_implementation", None) != "sdpa"
-        or set(kwargs) - INPUTS - SETTINGS
-        or "input_ids" not in kwargs
+        or kwargs.get("input_ids") is None
         or kwargs.get("pixel_values") is None
     ):
         return None
     try:
-        settings = {k: v for k, v in kwargs.items() if k in SETTINGS}
-        cfg, _ = hf._prepare_generation_config(generation_config, **settings)
+        settings = {k: v for k, v in kwargs.items() if k not in INPUTS}
+        cfg, unknown = hf._prepare_generation_config(generation_config, **settings)
+        if unknown:  # a streamer, a logits processor, a cache, ...: not the plain sampling this loop does
+            return None
         cfg = copy.deepcopy(cfg)
         hf._prepare_special_tokens(cfg, True, device=first.device)
         processors = hf._get_logits_processor(
@@ -146,7 +149,9 @@ def generate(model, generation_config=None, *, fallback: Callable | None = None,
     :func:`plan` allows, by ``fallback`` (default ``model.generate``) otherwise."""
     found = plan(model, generation_config, **kwargs)
     if found is None:
-        return (fallback or model.generate)(generation_config=generation_config, **kwargs)
+        if generation_config is not None:
+            kwargs["generation_config"] = generation_config
+        return (fallback or model.generate)(**kwargs)
     cfg, processors = found
     # the prompt and the first token, exactly as generate runs them, asked for the way the caller asked
     if generation_config is not None:
@@ -277,9 +282,13 @@ class _Layer:
 def lean_generate(model) -> Iterator[None]:
     """Route ``model.generate`` through :func:`generate` for the duration of the block (TRL calls it deep
     inside its sampling step); calls the loop cannot serve go to the original method."""
+    own = vars(model).get("generate")  # an instance attribute already there (a test's spy) comes back after
     original = model.generate
     model.generate = lambda *args, **kw: generate(model, *args, fallback=original, **kw)
     try:
         yield
     finally:
-        del model.generate
+        if own is None:
+            del model.generate
+        else:
+            model.generate = own
