@@ -214,12 +214,17 @@ def sample(kind: str, rng: random.Random, cfg: ShapesConfig) -> tuple[Scene | No
 
     The scene is None for "read" samples, which have no image."""
     if kind == "read":
-        # Reading in text alone: the words of a whole-image chain, with or without its boxes, then a question
-        # the words answer; no image, no tags, no chain. The answer can only come from the text, as a chain's
-        # rethink should come from the chain.
+        # Reading in text alone: the words of a whole-image chain, with or without its boxes, and a question
+        # they answer, in either order; no image and no tags. The target is the answer or the sentence a
+        # chain's rethink says ("There are 2 red squares, so the answer is 2."), which can only come from the
+        # text here, as a rethink should come from its chain.
         scene, q = STYLES[rng.choice(READ_STYLES)](rng, cfg)
         text = grounded_description(scene) if rng.random() < 0.7 else plain_description(scene)
-        return None, f"{text} Question: {q.question}{rng.choice(DIRECT_SUFFIXES)}", q.answer
+        ask = f"Question: {q.question}"
+        user = f"{text} {ask}" if rng.random() < 0.5 else f"{ask} {text}"
+        if rng.random() < 0.5:
+            return None, user + rng.choice(DIRECT_SUFFIXES), q.answer
+        return None, user, q.reason
     if kind == "ground":
         scene = random_scene(rng, cfg, rng.randint(1, cfg.max_objects) if rng.random() < 0.9 else 0)
         # Ask mostly about objects that are there: with random queries most answers would be "[]" and a
