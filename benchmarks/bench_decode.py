@@ -10,8 +10,13 @@ seconds (all threads): on a busy machine the wall time of a 2-thread side is mos
 With ``--grpo-steps N`` it times the demo's GRPO steps instead (configs/demo.yaml, its 20 triplets, seed 0),
 interleaved, three ways: 2 threads throughout (grit before), 2 threads with one-thread decoding, 1 thread.
 
+With ``--lean`` both comparisons are instead Hugging Face ``generate`` against grit's lean decode loop
+(``grit.models.decode``), both on one thread; the two sides' tokens (and GRPO logs) are compared too.
+
     python -m benchmarks.bench_decode [--repeats 3] [--threads 2]
     python -m benchmarks.bench_decode --grpo-steps 4 --repeats 1
+    python -m benchmarks.bench_decode --lean [--repeats 3]
+    python -m benchmarks.bench_decode --lean --grpo-steps 6 --repeats 2
 """
 
 from __future__ import annotations
@@ -49,8 +54,11 @@ def matmul_gflops(n: int = 512, reps: int = 20) -> float:
     return reps * 2 * n**3 / (time.perf_counter() - t) / 1e9
 
 
-def grpo_steps(train: Path, out: Path, steps: int, threads: int, one_thread_decoding: bool) -> dict:
-    """Median wall and CPU seconds per GRPO step (the first step, warm-up, dropped) and per sampling call."""
+def grpo_steps(
+    train: Path, out: Path, steps: int, threads: int, one_thread_decoding: bool, lean: bool = True
+) -> dict:
+    """Median wall and CPU seconds per GRPO step (the first step, warm-up, dropped) and per sampling call;
+    ``lean=False`` samples through TRL's ``generate`` instead of grit's lean decode loop."""
     import grit.train.trainer as tr
     from benchmarks._common import StepTimer
     from grit.train.config import load_config
@@ -63,7 +71,11 @@ def grpo_steps(train: Path, out: Path, steps: int, threads: int, one_thread_deco
     timer = StepTimer()
     trainer = tr.build_trainer(cfg, extra_callbacks=[timer])
     sampling: list[float] = []
-    real_sample, real_threads = tr.GritGRPOTrainer._generate_single_turn, tr.decode_threads
+    real_sample, real_threads, real_lean = (
+        tr.GritGRPOTrainer._generate_single_turn,
+        tr.decode_threads,
+        tr.lean_generate,
+    )
 
     def timed(self, *args, **kw):
         t = time.perf_counter()
@@ -75,29 +87,49 @@ def grpo_steps(train: Path, out: Path, steps: int, threads: int, one_thread_deco
     tr.GritGRPOTrainer._generate_single_turn = timed
     if not one_thread_decoding:
         tr.decode_threads = lambda model: contextlib.nullcontext()
+    if not lean:
+        tr.lean_generate = lambda model: contextlib.nullcontext()
     cpu = time.process_time()
     try:
         trainer.train()
     finally:
         tr.GritGRPOTrainer._generate_single_turn, tr.decode_threads = real_sample, real_threads
+        tr.lean_generate = real_lean
+    keys = ("loss", "reward", "kl", "completions/mean_length")
     return {
         "s_per_step": round(statistics.median(timer.times[1:]), 2),
         "sampling_s_per_step": round(statistics.median(sampling[1:]), 2),
         "cpu_s_per_step": round((time.process_time() - cpu) / steps, 2),
+        "logs": [{k: h[k] for k in keys if k in h} for h in trainer.state.log_history],
     }
 
 
-def main_grpo(steps: int, repeats: int) -> None:
+def main_grpo(steps: int, repeats: int, lean: bool) -> None:
     from grit.data.shapes import balanced_train_set
 
     tmp = Path(tempfile.mkdtemp())
     train = balanced_train_set(tmp / "data", n=20, seed=0)
-    sides = {"2 threads": (2, False), "2 threads, decoding on 1": (2, True), "1 thread": (1, True)}
+    if lean:
+        sides = {"1 thread, generate": (1, True, False), "1 thread, lean loop": (1, True, True)}
+    else:
+        sides = {
+            "2 threads": (2, False, False),
+            "2 threads, decoding on 1": (2, True, False),
+            "1 thread": (1, True, False),
+        }
     runs: dict[str, list[dict]] = {k: [] for k in sides}
     for r in range(repeats):
-        for name, (threads, one) in sides.items():
-            runs[name].append(grpo_steps(train, tmp / f"out-{r}-{threads}-{one}", steps, threads, one))
+        for i, (name, side) in enumerate(sides.items()):
+            runs[name].append(grpo_steps(train, tmp / f"out-{r}-{i}", steps, *side))
+    logs = [x.pop("logs") for rs in runs.values() for x in rs]
     result = {name: {k: statistics.median(x[k] for x in rs) for k in rs[0]} for name, rs in runs.items()}
+    result["same logs on every side"] = all(log == logs[0] for log in logs)
+    if lean:
+        hf, fast = result["1 thread, generate"], result["1 thread, lean loop"]
+        result["speedup"] = {
+            "step": round(hf["s_per_step"] / fast["s_per_step"], 2),
+            "sampling": round(hf["sampling_s_per_step"] / fast["sampling_s_per_step"], 2),
+        }
     for k, v in result.items():
         print(f"{k}: {v}")
     print(json.dumps(result))
@@ -109,9 +141,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="the process's threads (the demo's config: 2)")
     ap.add_argument("--max-new-tokens", type=int, default=200)
     ap.add_argument("--grpo-steps", type=int, default=0)
+    ap.add_argument(
+        "--lean", action="store_true", help="generate vs grit's lean decode loop, both on 1 thread"
+    )
     a = ap.parse_args()
     if a.grpo_steps:
-        return main_grpo(a.grpo_steps, a.repeats)
+        return main_grpo(a.grpo_steps, a.repeats, a.lean)
     import torch
 
     import grit.models.generate as gen
@@ -123,6 +158,7 @@ def main() -> None:
     model, processor, family = load_model(str(BASE), None)
     model.eval()
     tmp = Path(tempfile.mkdtemp())
+
     def items(samples):
         return [{"image": str(s.image_path), "question": s.record["question"]} for s in samples]
 
@@ -133,7 +169,9 @@ def main() -> None:
         "greedy": (held_out[:16], dict(temperature=0.0)),
     }
     g = gen.Generator(model, processor, family)
-    real = gen.decode_threads
+    real, real_plan = gen.decode_threads, gen.decode.plan
+    sides = ("lean loop", "generate") if a.lean else ("one thread", f"{a.threads} threads")
+    texts: dict[tuple[str, str], list[str]] = {}
     rows: dict[tuple[str, str], list[tuple[float, int, float, float]]] = {}
     peak: dict[int, list[float]] = {1: [], a.threads: []}
     for _ in range(a.repeats):
@@ -142,17 +180,22 @@ def main() -> None:
             peak[n].append(matmul_gflops())
         torch.set_num_threads(a.threads)
         for work, (items, kw) in workloads.items():
-            for side in ("one thread", f"{a.threads} threads"):
-                gen.decode_threads = real if side == "one thread" else lambda m: contextlib.nullcontext()
+            for side in sides:
+                gen.decode_threads = (
+                    real if side != f"{a.threads} threads" else lambda m: contextlib.nullcontext()
+                )
+                gen.decode.plan = real_plan if side != "generate" else lambda *args, **kw: None
                 t, cpu = time.perf_counter(), time.process_time()
                 res = g.generate(items, batch_size=16, max_new_tokens=a.max_new_tokens, **kw)
                 dt, cpu = time.perf_counter() - t, time.process_time() - cpu
+                texts.setdefault((work, side), [r.text for r in res])
+                assert texts[(work, side)] == [r.text for r in res], "seeded runs must repeat"
                 new = sum(r.n_new_tokens for r in res)
                 steps = max(r.n_new_tokens for r in res)
                 ctx = statistics.mean(r.n_prompt_tokens for r in res) + steps / 2
                 flops = flops_per_token(model.config.get_text_config(), ctx) * len(res) * steps
                 rows.setdefault((work, side), []).append((dt, new, flops / dt / 1e9, cpu))
-    gen.decode_threads = real
+    gen.decode_threads, gen.decode.plan = real, real_plan
     result = {"peak_matmul_gflops": {n: round(statistics.median(v), 1) for n, v in peak.items()}}
     best_peak = max(result["peak_matmul_gflops"].values())
     for (work, side), r in rows.items():
@@ -166,8 +209,9 @@ def main() -> None:
             "share_of_matmul_peak": round(gflops / best_peak, 3),
         }
     for work in workloads:
-        one, many = result[f"{work} / one thread"]["s"], result[f"{work} / {a.threads} threads"]["s"]
-        result[f"{work} speedup"] = round(many / one, 2)
+        fast, slow = result[f"{work} / {sides[0]}"]["s"], result[f"{work} / {sides[1]}"]["s"]
+        result[f"{work} speedup"] = round(slow / fast, 2)
+        result[f"{work}: same tokens on both sides"] = texts[(work, sides[0])] == texts[(work, sides[1])]
     for k, v in result.items():
         print(f"{k}: {v}")
     print(json.dumps(result))

@@ -144,7 +144,9 @@ def plan(model, generation_config=None, **kwargs) -> tuple[object, LogitsProcess
 
 
 @torch.no_grad()
-def generate(model, generation_config=None, *, fallback: Callable | None = None, **kwargs) -> torch.LongTensor:
+def generate(
+    model, generation_config=None, *, fallback: Callable | None = None, **kwargs
+) -> torch.LongTensor:
     """``model.generate(**kwargs)``'s sequences (prompt + new tokens), decoded by the lean loop where
     :func:`plan` allows, by ``fallback`` (default ``model.generate``) otherwise."""
     found = plan(model, generation_config, **kwargs)
@@ -188,7 +190,9 @@ def _decode(model, out, cfg, processors: LogitsProcessorList, inputs: dict) -> t
     keep[:, :prompt_len] = mask2d.bool()
     last = mask2d.long().sum(-1) - 1 + hf.model.rope_deltas.view(-1)
     kv = KVBuffer(out.cache, prompt_len + budget)
-    rows = torch.arange(batch)  # the batch rows the buffers hold: finished rows leave them (see _still_needed)
+    rows = torch.arange(
+        batch
+    )  # the batch rows the buffers hold: finished rows leave them (see _still_needed)
     layers = [_Layer(layer) for layer in text.layers]
     for step in range(1, budget):
         n = prompt_len + step  # tokens so far; the newest, ids[:, n - 1], goes in now
@@ -210,8 +214,10 @@ def _decode(model, out, cfg, processors: LogitsProcessorList, inputs: dict) -> t
             if len(rows) < batch:
                 # torch.multinomial draws a row's token from its own probabilities and its own slice of the
                 # random stream, so rows that left get a placeholder and the held rows draw what generate draws
-                probs = probs.new_zeros(batch, probs.shape[1]).index_fill_(1, pad.view(1), 1.0).index_copy_(
-                    0, rows, probs
+                probs = (
+                    probs.new_zeros(batch, probs.shape[1])
+                    .index_fill_(1, pad.view(1), 1.0)
+                    .index_copy_(0, rows, probs)
                 )
             token = torch.multinomial(probs, num_samples=1).squeeze(1)[rows]
         else:
@@ -259,7 +265,9 @@ class _Layer:
         attn, mlp = layer.self_attn, layer.mlp
         self.attn, self.head_dim = attn, attn.head_dim
         self.norm1, self.norm2 = layer.input_layernorm, layer.post_attention_layernorm
-        self.q, self.k, self.v, self.o = (_linear(m) for m in (attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj))
+        self.q, self.k, self.v, self.o = (
+            _linear(m) for m in (attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj)
+        )
         self.gate, self.up, self.down = (_linear(m) for m in (mlp.gate_proj, mlp.up_proj, mlp.down_proj))
         self.act = mlp.act_fn
         self.rotate = sys.modules[type(attn).__module__].apply_rotary_pos_emb
