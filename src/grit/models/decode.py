@@ -23,6 +23,8 @@ from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
+import transformers
+from packaging.version import Version
 from transformers.generation.logits_process import (
     LogitsProcessorList,
     RepetitionPenaltyLogitsProcessor,
@@ -43,6 +45,9 @@ PROCESSORS = (
     RepetitionPenaltyLogitsProcessor,
 )  # each a pure function of (tokens so far, scores): applying it here gives generate's scores
 INPUTS = {"input_ids", "attention_mask", "pixel_values", "image_grid_thw", "mm_token_type_ids"}
+# The layer ops, the cache and the private generate helpers used here are those of this release on; older ones
+# (3-D rope applied inside attention, ``past_key_values``) keep ``generate``.
+TRANSFORMERS_FROM = Version("5.24")
 
 
 class KVBuffer:
@@ -98,7 +103,8 @@ def plan(model, generation_config=None, **kwargs) -> tuple[object, LogitsProcess
     params = hf.parameters()
     first = next(params, None)
     if (
-        getattr(hf.config, "model_type", None) not in FAMILIES
+        Version(transformers.__version__).release < TRANSFORMERS_FROM.release
+        or getattr(hf.config, "model_type", None) not in FAMILIES
         or first is None
         or first.device.type != "cpu"
         or first.numel() + sum(p.numel() for p in params) > MAX_PARAMS
