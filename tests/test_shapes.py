@@ -99,7 +99,8 @@ def test_pretraining_never_teaches_question_chosen_boxes():
         assert kind == "wholechain", kind
         every_object = sorted(tuple(o.box(CFG)) for o in scene.objects)
         assert think_boxes == every_object
-    assert seen["wholechain"] > 0 and seen["tag"] > 0
+        seen["restated"] += target.startswith("<think>I need to answer: ")
+    assert seen["wholechain"] > 0 and seen["tag"] > 0 and 0 < seen["restated"] < seen["wholechain"]
 
 
 def test_shape_samples_ask_one_object_picked_by_a_unique_colour():

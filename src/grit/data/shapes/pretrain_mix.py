@@ -274,7 +274,10 @@ def sample(kind: str, rng: random.Random, cfg: ShapesConfig) -> tuple[Scene | No
             facts = ". ".join(f[0][0].upper() + f[0][1:] for f in q.facts)
             think = f"I need to answer: {q.question} {facts}."
         else:
-            think = "I look at the image. " + grounded_description(scene)
+            # Half of them first restate the question, as tag chains do: the rethink, written after 100+
+            # tokens of description, then finds the question close by. The boxes are still every object's.
+            restate = f"I need to answer: {q.question} " if rng.random() < 0.5 else ""
+            think = restate + "I look at the image. " + grounded_description(scene)
         target = render_chain([think], q.reason, q.answer, compact=True)
         return scene, tag_prompt(rng, q.question), target
     if kind == "tagcap":
