@@ -133,7 +133,7 @@ def test_other_calls_go_to_generate(family, extra, tiny_model_dirs, monkeypatch,
     assert [set(k) for k in seen] == [set(kw)] and not lean_calls
 
 
-def test_other_transformers_releases_keep_generate(tiny_model_dirs, monkeypatch):  # noqa: F811
+def test_other_transformers_releases_and_dtypes_keep_generate(tiny_model_dirs, monkeypatch):  # noqa: F811
     from packaging.version import Version
 
     model, processor, fam = load_model(tiny_model_dirs["qwen2_5_vl"])
@@ -141,6 +141,8 @@ def test_other_transformers_releases_keep_generate(tiny_model_dirs, monkeypatch)
     assert decode.plan(model, **batch, max_new_tokens=4, pad_token_id=pad) is not None
     monkeypatch.setattr(decode, "TRANSFORMERS_FROM", Version("99.0"))
     assert decode.plan(model, **batch, max_new_tokens=4, pad_token_id=pad) is None
+    monkeypatch.undo()
+    assert decode.plan(model.to(torch.bfloat16), **batch, max_new_tokens=4, pad_token_id=pad) is None
 
 
 def test_lean_generate_patches_generate_only_inside_the_block(tiny_model_dirs):  # noqa: F811

@@ -36,7 +36,7 @@ from transformers.generation.logits_process import (
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 FAMILIES = ("qwen2_vl", "qwen2_5_vl")  # text decoders with 3-D (mrope) positions and per-layer q/k/v + o_proj
-MAX_PARAMS = 50_000_000  # tiny models are where per-token overhead dominates, and what the tests cover
+MAX_PARAMS = 50_000_000  # tiny float32 models: where per-token overhead dominates, and what the tests cover
 PROCESSORS = (
     SuppressTokensLogitsProcessor,
     TemperatureLogitsWarper,
@@ -107,6 +107,7 @@ def plan(model, generation_config=None, **kwargs) -> tuple[object, LogitsProcess
         or getattr(hf.config, "model_type", None) not in FAMILIES
         or first is None
         or first.device.type != "cpu"
+        or first.dtype != torch.float32
         or first.numel() + sum(p.numel() for p in params) > MAX_PARAMS
         or getattr(hf.config.get_text_config(), "_attn_implementation", None) != "sdpa"
         or kwargs.get("input_ids") is None
