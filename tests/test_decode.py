@@ -75,7 +75,7 @@ SETTINGS = {
 }
 
 
-@pytest.mark.parametrize("family", ["qwen2_vl", "qwen2_5_vl"])
+@pytest.mark.parametrize("family", ["qwen2_vl", "qwen2_5_vl", "qwen3_vl"])
 @pytest.mark.parametrize("setting", list(SETTINGS))
 def test_lean_loop_draws_the_tokens_of_generate(family, setting, tiny_model_dirs, lean_calls):  # noqa: F811
     model, processor, fam = load_model(tiny_model_dirs[family])
@@ -109,7 +109,6 @@ def test_finished_rows_leave_but_at_least_four_stay():
 @pytest.mark.parametrize(
     "family, extra",
     [
-        ("qwen3_vl", {}),
         ("internvl", {}),
         ("qwen2_5_vl", {"num_beams": 2}),
         ("qwen2_5_vl", {"output_scores": True, "return_dict_in_generate": True}),

@@ -1,4 +1,4 @@
-"""A lean decode loop for small Qwen-VL models on CPU, token for token what Hugging Face ``generate`` draws.
+"""A lean decode loop for small Qwen-VL models on CPU: token for token what Hugging Face ``generate`` draws.
 
 The prompt goes through ``generate`` itself for one new token, so the vision tower, the image tokens, the 3-D
 rope positions and the first draw are exactly Hugging Face's. Each further token then runs the decoder layers'
@@ -35,7 +35,7 @@ from transformers.generation.logits_process import (
 )
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-FAMILIES = ("qwen2_vl", "qwen2_5_vl")  # text decoders with 3-D (mrope) positions and per-layer q/k/v + o_proj
+FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")  # decoders with 3-D (mrope) positions, q/k/v + o_proj
 MAX_PARAMS = 50_000_000  # tiny float32 models: where per-token overhead dominates, and what the tests cover
 PROCESSORS = (
     SuppressTokensLogitsProcessor,
@@ -265,8 +265,9 @@ def _linear(module) -> Callable:
 
 
 class _Layer:
-    """One decoder layer of Qwen2-VL / Qwen2.5-VL for one new token: the same ops in the same order as the
-    layer's own forward (``Qwen2_5_VLDecoderLayer`` and its attention), minus the cache, mask and keyword plumbing."""
+    """One decoder layer of Qwen2-VL / Qwen2.5-VL / Qwen3-VL for one new token: the same ops in the same order
+    as the layer's own forward (``Qwen2_5_VLDecoderLayer`` and its attention), minus the cache, mask and keyword
+    plumbing."""
 
     def __init__(self, layer):
         attn, mlp = layer.self_attn, layer.mlp
@@ -278,12 +279,14 @@ class _Layer:
         self.gate, self.up, self.down = (_linear(m) for m in (mlp.gate_proj, mlp.up_proj, mlp.down_proj))
         self.act = mlp.act_fn
         self.rotate = sys.modules[type(attn).__module__].apply_rotary_pos_emb
+        identity = lambda t: t  # noqa: E731
+        self.q_norm, self.k_norm = getattr(attn, "q_norm", identity), getattr(attn, "k_norm", identity)  # Qwen3
 
     def __call__(self, h, rope, kv: KVBuffer, index: int, mask):
         b = h.shape[0]
         x = self.norm1(h)
-        q = self.q(x).view(b, 1, -1, self.head_dim).transpose(1, 2)
-        k = self.k(x).view(b, 1, -1, self.head_dim).transpose(1, 2)
+        q = self.q_norm(self.q(x).view(b, 1, -1, self.head_dim)).transpose(1, 2)
+        k = self.k_norm(self.k(x).view(b, 1, -1, self.head_dim)).transpose(1, 2)
         v = self.v(x).view(b, 1, -1, self.head_dim).transpose(1, 2)
         q, k = self.rotate(q, k, *rope)
         k, v = kv.update(k, v, index)
