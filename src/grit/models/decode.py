@@ -280,7 +280,8 @@ class _Layer:
         self.act = mlp.act_fn
         self.rotate = sys.modules[type(attn).__module__].apply_rotary_pos_emb
         identity = lambda t: t  # noqa: E731
-        self.q_norm, self.k_norm = getattr(attn, "q_norm", identity), getattr(attn, "k_norm", identity)  # Qwen3
+        self.q_norm = getattr(attn, "q_norm", identity)  # Qwen3-VL normalises each head's queries and keys
+        self.k_norm = getattr(attn, "k_norm", identity)
 
     def __call__(self, h, rope, kv: KVBuffer, index: int, mask):
         b = h.shape[0]
