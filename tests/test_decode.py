@@ -115,6 +115,7 @@ def test_finished_rows_leave_but_at_least_four_stay():
         ("qwen2_5_vl", {"no_repeat_ngram_size": 2}),
         ("qwen2_5_vl", {"max_new_tokens": None}),
         ("qwen2_5_vl", {"pixel_values": None, "image_grid_thw": None}),
+        ("qwen2_5_vl", {"right_padded": True}),
     ],
 )
 def test_other_calls_go_to_generate(family, extra, tiny_model_dirs, monkeypatch, lean_calls):  # noqa: F811
@@ -123,6 +124,8 @@ def test_other_calls_go_to_generate(family, extra, tiny_model_dirs, monkeypatch,
     if extra.get("pixel_values", 1) is None:  # a text-only prompt
         batch = {"input_ids": batch["input_ids"][:, -5:], "attention_mask": batch["attention_mask"][:, -5:]}
         extra = {}
+    if extra.pop("right_padded", False):
+        batch = {**batch, "attention_mask": batch["attention_mask"].flip(1)}
     kw = {"max_new_tokens": 4, "pad_token_id": pad, **batch, **extra}
     seen = []
     real = model.generate

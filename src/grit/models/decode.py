@@ -96,6 +96,11 @@ def _no_active_dropout(model) -> bool:
     return not (model.training and getattr(text, "attention_dropout", 0.0))
 
 
+def _left_padded(mask: torch.Tensor | None) -> bool:
+    """Every row's prompt ends in the last column (decode positions continue from there)."""
+    return mask is None or bool(mask[:, -1].all())
+
+
 def plan(model, generation_config=None, **kwargs) -> tuple[object, LogitsProcessorList] | None:
     """``(resolved generation config, its logits processors)`` when the lean loop reproduces ``generate`` for
     this call, else None. Uses ``generate``'s own (private) resolution; any surprise there means None."""
@@ -112,6 +117,7 @@ def plan(model, generation_config=None, **kwargs) -> tuple[object, LogitsProcess
         or getattr(hf.config.get_text_config(), "_attn_implementation", None) != "sdpa"
         or kwargs.get("input_ids") is None
         or kwargs.get("pixel_values") is None
+        or not _left_padded(kwargs.get("attention_mask"))
     ):
         return None
     try:
