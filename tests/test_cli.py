@@ -395,3 +395,17 @@ def test_pretrain_shapes_options_reach_the_run_config(tmp_path):
     cfg = json.loads((out / "pretrain_config.json").read_text())
     assert cfg["world"] == {"max_objects": 3} and cfg["image_after_text"] is True
     assert cfg["mix"] == {"ground": 0.28}
+
+
+@pytest.mark.slow
+def test_pretrain_shapes_stop_at_step_keeps_the_schedule_and_resumes(tmp_path):
+    out = tmp_path / "run"
+    args = ["pretrain-shapes", "--out", str(out), "--size", "tiny", "--steps", "4", "--eval-every", "2"]
+    args += ["--threads", "1", "--batch-size", "2", "--mix", "read=0.5"]
+    res = CliRunner().invoke(app, [*args, "--stop-at-step", "2"])
+    assert res.exit_code == 0, res.output
+    assert [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()] == [2]
+    assert json.loads((out / "pretrain_config.json").read_text())["total_steps"] == 4
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0 and "resumed" in res.output, res.output
+    assert [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()] == [2, 4]

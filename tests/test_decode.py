@@ -12,10 +12,11 @@ from PIL import Image
 
 import grit.models.decode as decode
 import grit.models.generate as generate
+from grit.demo import DEFAULT_BASE
 from grit.models.generate import Generator, _collate, chat_prompt, prepare_item
 from grit.models.loading import load_model
 
-SHAPES_BASE = Path(__file__).resolve().parents[1] / "checkpoints/shapes-base-3b/model"
+SHAPES_BASE = Path(__file__).resolve().parents[1] / DEFAULT_BASE
 SIZES = [(64, 40), (100, 60), (56, 56), (120, 90), (80, 120), (40, 100), (90, 90), (60, 60)]
 QUESTIONS = ["How many circles are there?", "Is the red square left of the blue circle?", "What color?"]
 

@@ -13,11 +13,12 @@ from PIL import Image
 
 import grit.models.generate as generate
 from grit.boxes import Frame
+from grit.demo import DEFAULT_BASE
 from grit.models import get_family
 from grit.models.generate import Generator, decode_threads, load_image, user_text
 from grit.models.loading import load_model
 
-SHAPES_BASE = Path(__file__).resolve().parents[1] / "checkpoints/shapes-base-3b/model"
+SHAPES_BASE = Path(__file__).resolve().parents[1] / DEFAULT_BASE
 
 QUESTIONS = [
     ((640, 354), "How many circles are there?"),

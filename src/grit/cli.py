@@ -444,6 +444,9 @@ def pretrain_shapes(
     max_minutes: float = typer.Option(
         None, help="Stop after this many minutes (resume later with the same command)."
     ),
+    stop_at_step: int = typer.Option(
+        None, help="Stop at this step, keeping --steps' schedule (a stage that ends early, resumable)."
+    ),
     resume: bool = typer.Option(True, help="Resume from OUT/state.pt when it exists."),
     init_from: Path = typer.Option(
         None,
@@ -500,7 +503,9 @@ def pretrain_shapes(
         threads=threads,
         eval_every=eval_every,
     )
-    pretrain(cfg, resume=resume, max_minutes=max_minutes, log=lambda s: typer.echo(s))
+    pretrain(
+        cfg, resume=resume, max_minutes=max_minutes, stop_at_step=stop_at_step, log=lambda s: typer.echo(s)
+    )
 
 
 def flags_to_overrides(args: list[str]) -> list[str]:
