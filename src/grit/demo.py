@@ -19,7 +19,7 @@ from pathlib import Path
 
 from grit.errors import InvalidValue
 
-DEFAULT_BASE = "checkpoints/shapes-base-3b/model"  # the shipped shapes base (BENCHMARKS.md: stage 3)
+DEFAULT_BASE = "checkpoints/shapes-base-4b/model"  # the shipped shapes base (BENCHMARKS.md: stage 4)
 DEFAULT_CONFIG = "configs/demo.yaml"
 DIRECT_PROMPT = "Question: {question} Answer with a single word or number."
 ABLATIONS = {
