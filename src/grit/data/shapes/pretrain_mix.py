@@ -87,7 +87,10 @@ RETHINK_CLAUSES = {
         "based on your thinking, check it in <rethink> </rethink>",
         "based on the thinking contents, rethink inside <rethink> </rethink>",
     ],
-    "held_out": ["give your double check between <rethink> and </rethink>", "double check it between <rethink> and </rethink>"],
+    "held_out": [
+        "give your double check between <rethink> and </rethink>",
+        "double check it between <rethink> and </rethink>",
+    ],
 }
 ANSWER_CLAUSES = {
     "train": [
@@ -173,7 +176,7 @@ def _cap(text: str) -> str:
 
 
 def tag_instruction(rng: random.Random, split: str = "train") -> str:
-    """A tag-format instruction composed from the ``split``'s fragments: 15 to ~180 tokens, tags in order.
+    """A tag-format instruction composed from the ``split``'s fragments: 26 to 158 tokens, tags in order.
 
     Clauses are joined as one sentence, as "First, ... Then, ..." or as separate sentences, with 0-5 side
     sentences before and after; one in ten is one of the fixed :data:`TAG_PROMPTS` (train split only)."""
