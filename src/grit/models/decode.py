@@ -96,6 +96,16 @@ def _no_active_dropout(model) -> bool:
     return not (model.training and getattr(text, "attention_dropout", 0.0))
 
 
+def cpu_parameters(model) -> int | None:
+    """The model's parameter count when its weights are on the CPU; None on another device or without weights.
+    Where a model this small decodes, per-op overhead rather than arithmetic sets the pace."""
+    params = model.parameters()
+    first = next(params, None)
+    if first is None or first.device.type != "cpu":
+        return None
+    return first.numel() + sum(p.numel() for p in params)
+
+
 def _left_padded(mask: torch.Tensor | None) -> bool:
     """Every row's prompt ends in the last column (decode positions continue from there)."""
     return mask is None or bool(mask[:, -1].all())
@@ -105,15 +115,13 @@ def plan(model, generation_config=None, **kwargs) -> tuple[object, LogitsProcess
     """``(resolved generation config, its logits processors)`` when the lean loop reproduces ``generate`` for
     this call, else None. Uses ``generate``'s own (private) resolution; any surprise there means None."""
     hf = _base(model)
-    params = hf.parameters()
-    first = next(params, None)
+    n_params = cpu_parameters(hf)
     if (
         Version(transformers.__version__).release < TRANSFORMERS_FROM.release
         or getattr(hf.config, "model_type", None) not in FAMILIES
-        or first is None
-        or first.device.type != "cpu"
-        or first.dtype != torch.float32
-        or first.numel() + sum(p.numel() for p in params) > MAX_PARAMS
+        or n_params is None
+        or n_params > MAX_PARAMS
+        or next(hf.parameters()).dtype != torch.float32
         or getattr(hf.config.get_text_config(), "_attn_implementation", None) != "sdpa"
         or kwargs.get("input_ids") is None
         or kwargs.get("pixel_values") is None
@@ -126,14 +134,14 @@ def plan(model, generation_config=None, **kwargs) -> tuple[object, LogitsProcess
         if unknown:  # a streamer, a logits processor, a cache, ...: not the plain sampling this loop does
             return None
         cfg = copy.deepcopy(cfg)
-        hf._prepare_special_tokens(cfg, True, device=first.device)
+        hf._prepare_special_tokens(cfg, True, device=torch.device("cpu"))
         processors = hf._get_logits_processor(
             generation_config=cfg,
             input_ids_seq_length=kwargs["input_ids"].shape[1],
             encoder_input_ids=kwargs["input_ids"],
             prefix_allowed_tokens_fn=None,
             logits_processor=LogitsProcessorList(),
-            device=first.device,
+            device=torch.device("cpu"),
             model_kwargs={},
         )
     except (AttributeError, TypeError, ValueError):
@@ -203,9 +211,7 @@ def _decode(model, out, cfg, processors: LogitsProcessorList, inputs: dict) -> t
     keep[:, :prompt_len] = mask2d.bool()
     last = mask2d.long().sum(-1) - 1 + hf.model.rope_deltas.view(-1)
     kv = KVBuffer(out.cache, prompt_len + budget)
-    rows = torch.arange(
-        batch
-    )  # the batch rows the buffers hold: finished rows leave them (see _still_needed)
+    rows = torch.arange(batch)  # the batch rows the buffers hold: finished rows leave them (see _still_needed)
     layers = [_Layer(layer) for layer in text.layers]
     for step in range(1, budget):
         n = prompt_len + step  # tokens so far; the newest, ids[:, n - 1], goes in now

@@ -122,14 +122,8 @@ def decode_threads(model) -> Iterator[None]:
     on the demo's sampling: BENCHMARKS.md, "Decoding on one thread"). Larger models and GPUs keep their threads.
     """
     threads = torch.get_num_threads()
-    params = model.parameters()
-    first = next(params, None)
-    if (
-        threads == 1
-        or first is None
-        or first.device.type != "cpu"
-        or first.numel() + sum(p.numel() for p in params) > ONE_THREAD_MAX_PARAMS
-    ):
+    n_params = decode.cpu_parameters(model)
+    if threads == 1 or n_params is None or n_params > ONE_THREAD_MAX_PARAMS:
         yield
         return
     torch.set_num_threads(1)
