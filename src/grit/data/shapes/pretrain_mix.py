@@ -38,13 +38,6 @@ TAG_PROMPTS = [
     " Put your reasoning in <think> </think> and your double check in <rethink> </rethink>. Then answer after <answer>.",
     " First think in <think> </think>. Then rethink in <rethink> </rethink> and answer the question after <answer>.",
 ]
-# Sentences sometimes appended to a tag prompt, so an unseen instruction still triggers the tags.
-TAG_EXTRAS = [
-    " Use the image.",
-    " Mention the objects you look at.",
-    " You may give coordinates of objects in JSON.",
-    " Keep it short.",
-]
 
 # Fragments of generated tag instructions. A real instruction-tuned base follows instructions it has never seen;
 # a base trained on four fixed phrasings does not (its reading of its own chain broke under the long GRIT prompt,
@@ -274,7 +267,7 @@ def sample(kind: str, rng: random.Random, cfg: ShapesConfig) -> tuple[Scene | No
         return scene, _question_prefix(rng) + q.question + rng.choice(DIRECT_SUFFIXES), q.answer
     if kind in ("tag", "wholechain"):
         if kind == "tag":
-            facts = ". ".join(f[0][0].upper() + f[0][1:] for f in q.facts)
+            facts = ". ".join(_cap(f[0]) for f in q.facts)
             think = f"I need to answer: {q.question} {facts}."
         else:
             # Half of them first restate the question, as tag chains do: the rethink, written after 100+
@@ -292,7 +285,7 @@ def sample(kind: str, rng: random.Random, cfg: ShapesConfig) -> tuple[Scene | No
 
 # Words of the shapes world and its instructions that the tokenizer must know.
 SHAPES_WORDS = sorted(
-    set(re.findall(r"[A-Za-z]+", " ".join(TAG_PROMPTS + TAG_EXTRAS + DIRECT_SUFFIXES)))
+    set(re.findall(r"[A-Za-z]+", " ".join(TAG_PROMPTS + DIRECT_SUFFIXES)))
     | {
         w
         for fragments in (THINK_CLAUSES, THINK_TAILS, RETHINK_CLAUSES, ANSWER_CLAUSES, SIDE_SENTENCES)
