@@ -19,30 +19,26 @@ from chain_counts import chain_counts
 YES_NO = ("shapes_relation", "shapes_exist", "shapes_position")
 
 
-def pooled(metrics: dict, key: str, weight: str = "n") -> float:
-    """The all-styles value of a per-style metric, weighted as the demo's own "all" row weights it."""
-    rows = [m for m in metrics["datasets"].values() if m.get(weight) and m.get(key) is not None]
-    return sum(m[key] * m[weight] for m in rows) / max(1, sum(m[weight] for m in rows))
-
-
 def targets(run: Path) -> dict:
-    s = json.loads((run / "summary.json").read_text())
-    after, base, direct = (s["metrics"][k] for k in ("eval_after", "eval_base", "eval_base_direct"))
-    styles = after["datasets"]
+    from grit.demo import load_metrics
+
+    after, base, direct = (load_metrics(run, n) for n in ("eval_after", "eval_base", "eval_base_direct"))
+    styles = {name: m for name, m in after.items() if name != "all"}
     collapse = max(max(n for _, n in styles[y]["answers_pred"]) / styles[y]["n"] for y in YES_NO if y in styles)
     counts = chain_counts(run / "eval_after" / "predictions.jsonl")
+    a = after["all"]
     return {
-        "format": pooled(after, "format_rate"),
-        "giou": pooled(after, "giou", "n_giou"),
+        "format": a["format_rate"],
+        "giou": a["giou"],
         "giou_min_style": min(m["giou"] for m in styles.values() if m.get("n_giou")),
-        "acc": pooled(after, "acc"),
-        "acc_base_grit": pooled(base, "acc"),
-        "acc_direct": pooled(direct, "acc"),
+        "acc": a["acc"],
+        "acc_base_grit": base["all"]["acc"],
+        "acc_direct": direct["all"]["acc"],
         "counting": styles["shapes_count"]["acc"],
         "follows_chain": counts["answer_follows_chain"] / max(1, counts["n"]),
         "collapse": collapse,
-        "words": pooled(after, "label_match_rate", "n_label_checked_boxes"),
-        "seconds": s["timings_s"]["total"],
+        "words": a["label_match_rate"],
+        "seconds": json.loads((run / "summary.json").read_text())["timings_s"]["total"],
     }
 
 

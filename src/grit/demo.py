@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from grit.errors import InvalidValue
+from grit.files import atomic_write
 
 DEFAULT_BASE = "checkpoints/shapes-base-4b/model"  # the shipped shapes base (BENCHMARKS.md: stage 4)
 DEFAULT_CONFIG = "configs/demo.yaml"
@@ -157,7 +158,7 @@ def run_demo(opts: DemoOptions, log=print) -> dict:
             ckpt = Path(cfg.output_dir) / f"checkpoint-{step}"
             evaluate(str(ckpt), subset, out / f"eval_step{step}", prompt="grit", **ev)
         curve = learning_curve(out, steps, subset)
-        (out / "learning_curve.json").write_text(json.dumps(curve, indent=1))
+        atomic_write(out / "learning_curve.json", json.dumps(curve, indent=1))
         t = mark("curve", t)
 
     log("[5/5] writing the report")
@@ -186,7 +187,7 @@ def run_demo(opts: DemoOptions, log=print) -> dict:
         "learning_curve": curve,
         "report": [str(md), str(html)],
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    atomic_write(out / "summary.json", json.dumps(summary, indent=1))
     return summary
 
 
@@ -280,6 +281,8 @@ def ablation_table(runs: list[Path]) -> str:
 
 def seeds_table(runs: list[Path]) -> str:
     """One row per demo run (seeds, or configs on the same seed): the issue's headline numbers side by side."""
+    from grit.eval.predictions import PREDICTIONS, read_predictions
+
     rows = [
         "| run | strict format % greedy (T=1) | chain GIoU all / count / locate (whole-image ref.) "
         "| ACC GRIT: base → trained | counting ACC (direct) | boxes match their words % "
@@ -290,8 +293,8 @@ def seeds_table(runs: list[Path]) -> str:
         direct, base, after = (load_metrics(run, n) for n in ("eval_base_direct", "eval_base", "eval_after"))
         t1 = sampled_all(run, "eval_after_t1")
         a, c, loc = after["all"], after.get("shapes_count", {}), after.get("shapes_locate", {})
-        preds = (run / "eval_after" / "predictions.jsonl").read_text().splitlines()
-        cut = sum(not json.loads(line).get("finished", True) for line in preds if line.strip())
+        preds = read_predictions(run / "eval_after" / PREDICTIONS)
+        cut = sum(not r.get("finished", True) for r in preds)
         rows.append(
             f"| {run.name} | {pct(a['format_rate'])} ({pct(t1.get('format_rate'))}) "
             f"| {num(a['giou'])} / {num(c.get('giou'))} / {num(loc.get('giou'))} "
@@ -328,9 +331,11 @@ def curve_steps(max_steps: int, every: int) -> list[int]:
 def curve_subset(tests: dict[str, Path], n: int, seed: int) -> list[str]:
     """``n`` held-out records per style, drawn once with the run's seed (never from results), written as
     ``curve_<style>.jsonl`` beside the full sets (their images); ``n`` = 0 or more than a set holds: all."""
+    from grit.data.schema import nonblank_lines
+
     paths = []
     for style, path in tests.items():
-        lines = [line for line in Path(path).read_text().splitlines() if line.strip()]
+        lines = [line for _, line in nonblank_lines(Path(path).read_text(encoding="utf-8"))]
         if 0 < n < len(lines):
             pick = sorted(random.Random(f"{seed}-curve-{style}").sample(range(len(lines)), n))
             path = Path(path).parent / f"curve_{style}.jsonl"
