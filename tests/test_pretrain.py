@@ -200,3 +200,57 @@ def test_read_samples_are_text_only_and_answered_by_their_words(tmp_path):
     assert not (batch["input_ids"] == vision_start).any()
     labelled = batch["labels"][batch["labels"] != -100]
     assert len(labelled) < batch["labels"].numel() / 4  # answers and end tokens only
+
+
+def test_readpos_samples_are_answered_by_their_boxes_alone():
+    """Stage 4c's "readpos" kind: where objects are, told only by the boxes of a grounded description (no
+    image, and the words name no row or column), so the answer must be read off the coordinates."""
+    import random
+    import re
+
+    from grit.chain import find_boxes
+    from grit.data.shapes.pretrain_mix import sample
+
+    world = ShapesConfig()
+    relations = {"to the left of": (1, -1), "to the right of": (1, 1), "above": (0, -1), "below": (0, 1)}
+
+    def beyond(a: tuple[int, int], b: tuple[int, int], rel: str) -> bool:
+        axis, sign = relations[rel]
+        return (a[axis] - b[axis]) * sign > 0
+
+    rng = random.Random(1)
+    styles = set()
+    for _ in range(300):
+        scene, user, target = sample("readpos", rng, world)
+        assert scene is None and "<think>" not in user + target and "row" not in user
+        cells: dict[str, list[tuple[int, int]]] = {}  # each label's grid cells (row, column), from its boxes
+        for b in find_boxes(user):
+            assert b.box is not None and b.label
+            cells.setdefault(b.label, []).append((int(b.box.y1) // world.cell, int(b.box.x1) // world.cell))
+        question = re.search(r"Question: (.*?\?)", user).group(1)
+        if m := re.fullmatch(r"Where is the (\w+ \w+)\?", question):
+            ((r, c),) = cells[m.group(1)]
+            truth, styles = f"row {r + 1} column {c + 1}", styles | {"locate"}
+            assert target in (truth, f"The {m.group(1)} is in {truth}.")
+            continue
+        if m := re.fullmatch(r"Is the (\w+ \w+) (?:on the|in the) (\w+) (?:side|part) of the image\?", question):
+            ((r, c),) = cells[m.group(1)]
+            holds = {"left": c < 1, "right": c > 1, "top": r < 1, "bottom": r > 1}[m.group(2)]
+            truth, styles = ("yes" if holds else "no"), styles | {"position"}
+        elif m := re.fullmatch(r"Is the (\w+ \w+) (.+) the (\w+ \w+)\?", question):
+            holds = beyond(cells[m.group(1)][0], cells[m.group(3)][0], m.group(2))
+            truth, styles = ("yes" if holds else "no"), styles | {"relation"}
+        else:
+            m = re.fullmatch(r"What color is the (\w+) (.+) the (\w+ \w+)\?", question)
+            ((ref),) = cells[m.group(3)]
+            fits = [
+                label.split()[0]
+                for label, where in cells.items()
+                if label.endswith(" " + m.group(1)) and label != m.group(3)
+                for cell in where
+                if beyond(cell, ref, m.group(2))
+            ]
+            assert len(fits) == 1
+            truth, styles = fits[0], styles | {"attribute"}
+        assert target == truth or target.endswith(f", so the answer is {truth}."), (user, target)
+    assert styles == {"locate", "position", "relation", "attribute"}

@@ -131,10 +131,13 @@ DEFAULT_MIX = {
     "tagcap": 0.08,
 }
 
-# Every sample kind :func:`sample` knows ("shape" is the second stage's, "read" the fourth's: see there).
-KINDS = (*DEFAULT_MIX, "shape", "read")
+# Every sample kind :func:`sample` knows ("shape" is the second stage's, "read" the fourth's, "readpos" stage
+# 4c's: see there).
+KINDS = (*DEFAULT_MIX, "shape", "read", "readpos")
 # Question styles a text description alone answers (groups and their counts), for "read" samples.
 READ_STYLES = ("count", "exist", "arithmetic")
+# Question styles about where objects are: only the boxes of a grounded description answer them ("readpos").
+READPOS_STYLES = ("relation", "position", "attribute", "locate")
 
 
 def box_json(o: Obj, cfg: ShapesConfig) -> str:
@@ -209,13 +212,19 @@ def sample(kind: str, rng: random.Random, cfg: ShapesConfig) -> tuple[Scene | No
     """One pretraining sample of ``kind``: (scene, user text after the image, assistant target).
 
     The scene is None for "read" samples, which have no image."""
-    if kind == "read":
+    if kind in ("read", "readpos"):
         # Reading in text alone: the words of a whole-image chain, with or without its boxes, and a question
         # they answer, in either order; no image and no tags. The target is the answer or the sentence a
         # chain's rethink says ("There are 2 red squares, so the answer is 2."), which can only come from the
-        # text here, as a rethink should come from its chain.
-        scene, q = STYLES[rng.choice(READ_STYLES)](rng, cfg)
-        text = grounded_description(scene) if rng.random() < 0.7 else plain_description(scene)
+        # text here, as a rethink should come from its chain. "readpos" asks where objects are, which only
+        # the boxes' coordinates tell: the base cannot answer those from the image (direct answers to
+        # relation and position questions are near chance), so a chain's boxes are the one way to them.
+        if kind == "readpos":
+            scene, q = STYLES[rng.choice(READPOS_STYLES)](rng, cfg)
+            text = grounded_description(scene)
+        else:
+            scene, q = STYLES[rng.choice(READ_STYLES)](rng, cfg)
+            text = grounded_description(scene) if rng.random() < 0.7 else plain_description(scene)
         ask = f"Question: {q.question}"
         user = f"{text} {ask}" if rng.random() < 0.5 else f"{ask} {text}"
         if rng.random() < 0.5:
