@@ -254,3 +254,26 @@ def test_readpos_samples_are_answered_by_their_boxes_alone():
             truth, styles = fits[0], styles | {"attribute"}
         assert target == truth or target.endswith(f", so the answer is {truth}."), (user, target)
     assert styles == {"locate", "position", "relation", "attribute"}
+
+
+def test_line_breaks_change_only_the_layout_and_only_when_asked():
+    """``newlines`` lays user texts out on several lines (the GRIT prompt ends in one); at 0 the samples, and
+    so earlier stages' runs, are exactly what they were."""
+    import random
+
+    from grit.data.shapes.pretrain_mix import KINDS, _sample, sample
+
+    world = ShapesConfig()
+    broken = 0
+    for kind in KINDS:
+        a, b, c = random.Random(kind), random.Random(kind), random.Random(kind)
+        for _ in range(30):
+            plain = _sample(kind, a, world)
+            assert sample(kind, b, world) == plain  # no layout draw at 0
+            scene, user, target = sample(kind, c, world, newlines=1.0)
+            assert (scene, target) == (plain[0], plain[2])
+            assert " ".join(user.split()) == " ".join(plain[1].split())
+            broken += "\n" in user
+            a.setstate(c.getstate())  # c made its layout draws: the next sample starts where c's does
+            b.setstate(c.getstate())
+    assert broken > 0.6 * 30 * len(KINDS)

@@ -470,6 +470,9 @@ def pretrain_shapes(
         help="Prompt with the question before the image (the model's chat template keeps this order), so the "
         "visual tokens can attend to the question.",
     ),
+    newlines: float = typer.Option(
+        0.0, min=0.0, max=1.0, help="Share of samples whose user text has line breaks (and a final newline)."
+    ),
 ) -> None:
     """Pretrain the tiny shapes base model (seeded, resumable; checkpoints every 250 steps)."""
     from grit.data.shapes.pretrain_mix import DEFAULT_MIX, KINDS
@@ -492,6 +495,7 @@ def pretrain_shapes(
         curriculum=curriculum,
         vision=vision,
         image_after_text=image_after_text,
+        newlines=newlines,
         world={"max_objects": max_objects} if max_objects else {},
         out_dir=str(out),
         total_steps=steps,

@@ -60,6 +60,8 @@ class PretrainConfig:
     # question (Qwen families; see QWEN_CHAT_TEMPLATE_TEXT_FIRST). Saved with the model: every command then
     # prompts the model the way it was trained.
     image_after_text: bool = False
+    # Share of samples whose user text is laid out with line breaks (pretrain_mix.with_line_breaks).
+    newlines: float = 0.0
 
 
 def world_at(cfg: ShapesConfig, progress: float, curriculum: bool) -> ShapesConfig:
@@ -126,7 +128,7 @@ def make_batch(c: PretrainConfig, step: int, world: ShapesConfig, enc: Encoder):
     names = list(c.mix)
     kind = rng.choices(names, weights=[c.mix[k] for k in names])[0]
     wcfg = world_at(world, step / c.total_steps, c.curriculum)
-    items = [sample(kind, rng, wcfg) for _ in range(c.batch_size)]
+    items = [sample(kind, rng, wcfg, c.newlines) for _ in range(c.batch_size)]
     images = None if items[0][0] is None else [s.render() for s, _, _ in items]
     return kind, enc.batch(images, [u for _, u, _ in items], [t for _, _, t in items])
 
