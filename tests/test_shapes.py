@@ -95,11 +95,16 @@ def test_pretraining_never_teaches_question_chosen_boxes():
         think_boxes = sorted(tuple(int(v) for v in b.box.xyxy) for b in chain.boxes if b.box)
         if not think_boxes:
             continue
-        assert kind == "wholechain", kind
+        assert kind in ("wholechain", "factchain"), kind
         every_object = sorted(tuple(o.box(CFG)) for o in scene.objects)
         assert think_boxes == every_object
-        seen["restated"] += target.startswith("<think>I need to answer: ")
+        if kind == "factchain":  # the question's facts, box-free, then the whole-image description
+            facts, description = chain.think.split(" I look at the image. ")
+            assert facts.startswith("I need to answer: ") and "bbox" not in facts and "bbox" in description
+        else:
+            seen["restated"] += target.startswith("<think>I need to answer: ")
     assert seen["wholechain"] > 0 and seen["tag"] > 0 and 0 < seen["restated"] < seen["wholechain"]
+    assert seen["factchain"] > 0
 
 
 def test_shape_samples_ask_one_object_picked_by_a_unique_colour():

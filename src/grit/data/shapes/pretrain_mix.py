@@ -132,8 +132,8 @@ DEFAULT_MIX = {
 }
 
 # Every sample kind :func:`sample` knows ("shape" is the second stage's, "read" the fourth's, "readpos" stage
-# 4c's: see there).
-KINDS = (*DEFAULT_MIX, "shape", "read", "readpos")
+# 4c's, "factchain" stage 4e's: see there).
+KINDS = (*DEFAULT_MIX, "shape", "read", "readpos", "factchain")
 # Question styles a text description alone answers (groups and their counts), for "read" samples.
 READ_STYLES = ("count", "exist", "arithmetic")
 # Question styles about where objects are: only the boxes of a grounded description answer them ("readpos").
@@ -296,10 +296,15 @@ def _sample(kind: str, rng: random.Random, cfg: ShapesConfig) -> tuple[Scene | N
     scene, q = STYLES[style](rng, cfg)
     if kind == "direct":
         return scene, _question_prefix(rng) + q.question + rng.choice(DIRECT_SUFFIXES), q.answer
-    if kind in ("tag", "wholechain"):
+    if kind in ("tag", "wholechain", "factchain"):
+        facts = ". ".join(_cap(f[0]) for f in q.facts)
         if kind == "tag":
-            facts = ". ".join(_cap(f[0]) for f in q.facts)
             think = f"I need to answer: {q.question} {facts}."
+        elif kind == "factchain":
+            # A tag chain's box-free facts, then a whole-image description: the facts are about the question,
+            # the boxes are still every object's in the fixed order. The one boxed chain whose reasoning is as
+            # good as the box-free chains' (the stage-4d base: whole-image chains answered about half right).
+            think = f"I need to answer: {q.question} {facts}. I look at the image. {grounded_description(scene)}"
         else:
             # Half of them first restate the question, as tag chains do: the rethink, written after 100+
             # tokens of description, then finds the question close by. The boxes are still every object's.
