@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BASE = ROOT / "checkpoints/shapes-base-4b/model"  # grit.demo.DEFAULT_BASE
+BASE = ROOT / "checkpoints/shapes-base-4e/model"  # grit.demo.DEFAULT_BASE
 
 
 def flops_per_token(cfg, context: float) -> float:

@@ -1,6 +1,6 @@
 """Held-out numbers of a shapes base checkpoint (the targets of the shapes-base issue), plus its learning curve.
 
-    python benchmarks/eval_shapes_base.py [--model checkpoints/shapes-base-4b/model] [--n 300] [--out runs/base-eval]
+    python benchmarks/eval_shapes_base.py [--model checkpoints/shapes-base-4e/model] [--n 300] [--out runs/base-eval]
 
 Reports, on fresh held-out seeds (never used in pretraining):
 * localisation IoU: "Locate every <colour> <shape>." over scenes with >= 1 target, greedy, union IoU;

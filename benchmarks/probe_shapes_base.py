@@ -1,6 +1,6 @@
 """Where a shapes base fails: what its visual tokens encode, and how its localisation boxes go wrong.
 
-    python benchmarks/probe_shapes_base.py [--model checkpoints/shapes-base-4b/model] [--circles]
+    python benchmarks/probe_shapes_base.py [--model checkpoints/shapes-base-4e/model] [--circles]
     python benchmarks/probe_shapes_base.py --model RUN --circles   # a pretraining run folder (its state.pt)
     python benchmarks/probe_shapes_base.py --model RUN --circles --random-vision
 

@@ -1,7 +1,7 @@
 """Does the order of question and image decide whether a tiny VLM learns to pick the asked object?
 
     python benchmarks/selection_order.py --init checkpoints/shapes-base-2c/model [--steps 2400] [--out runs/selection]
-    python benchmarks/selection_order.py --measure checkpoints/shapes-base-4b/model   # only measure a model
+    python benchmarks/selection_order.py --measure checkpoints/shapes-base-4e/model   # only measure a model
 
 ``--init`` is an image-first model such as stage 2c, which is no longer in the tree:
 ``git checkout 269c537 -- checkpoints/shapes-base-2c`` restores it, docs/shapes-base-history.md retrains it.

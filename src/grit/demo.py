@@ -20,7 +20,7 @@ from pathlib import Path
 from grit.errors import InvalidValue
 from grit.files import atomic_write
 
-DEFAULT_BASE = "checkpoints/shapes-base-4b/model"  # the shipped shapes base (BENCHMARKS.md: stage 4)
+DEFAULT_BASE = "checkpoints/shapes-base-4e/model"  # the shipped shapes base (BENCHMARKS.md: stage 4)
 DEFAULT_CONFIG = "configs/demo.yaml"
 DIRECT_PROMPT = "Question: {question} Answer with a single word or number."
 ABLATIONS = {
