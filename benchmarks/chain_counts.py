@@ -3,8 +3,8 @@
     python benchmarks/chain_counts.py runs/demo/eval_after [runs/demo-seed1/eval_after ...]
 
 For each shapes counting question of the form "How many <colour> <shape>s ...?" the script reads the count the
-chain's think part states for that group ("There are 2 red triangles [...]"; 0 when the group is not
-mentioned) and compares it with the ground truth and with the chain's answer. Questions asked another way
+chain's think part states for that group ("There are 2 red triangles [...]"; a fact chain's facts when they
+state it; 0 when the group is not mentioned) and compares it with the ground truth and with the chain's answer. Questions asked another way
 ("How many red objects ...?") are left out and counted apart.
 """
 
@@ -20,7 +20,14 @@ GROUP = re.compile(r"(\d+) (\w+) (triangle|square|circle)s?\b")
 
 
 def stated_count(think: str, color: str, shape: str) -> int:
-    return sum(int(n) for n, c, s in GROUP.findall(think) if (c, s) == (color, shape))
+    """The chain's count of the group: a fact chain's facts when they state one (its description after "I look
+    at the image" repeats the count), else every mention in the thinking summed."""
+    facts = think.split("I look at the image")[0]
+    for part in (facts, think):
+        counts = [int(n) for n, c, s in GROUP.findall(part) if (c, s) == (color, shape)]
+        if counts or part is think:
+            return sum(counts)
+    return 0
 
 
 def chain_counts(predictions: Path) -> dict:
