@@ -7,6 +7,7 @@ objects to ground for a question: choosing that is what GRPO-GR has to teach. So
 * tag-format samples think about the question *without* boxes;
 * a small share of "whole-image" chains box **every** object in the image, in a fixed order that does not
   depend on the question (``world.describe``), under instruction phrasings that are never the GRIT prompt;
+  "fact chains" state the question's facts without boxes before such a description;
 * grounded descriptions may carry boxes in the answer ("tagcap"), never in the thinking.
 
 ``sample(kind, rng)`` returns ``(scene, user_text, target_text)``; the chat markup is added by the trainer.
@@ -226,9 +227,9 @@ def with_line_breaks(rng: random.Random, text: str) -> str:
     """The text with some sentence breaks made line breaks and, mostly, a final newline.
 
     User texts in pretraining used to be one line; a prompt ending in a newline (the GRIT prompt does) then
-    broke the stage-4b base: it restated 9 of 24 questions right against 24 of 24 without the newline, and
-    answered 40 of 70 held-out questions right against 57 (issue 18). Real instruction-tuned bases have seen
-    every layout."""
+    broke the stage-4b base: of 70 held-out questions it restated 33 exactly against 70 without the newline,
+    and answered 40 right against 57 (benchmarks/prompt_layout_probe.py, issue 18). Real instruction-tuned
+    bases have seen every layout."""
     text = re.sub(r"([.?!]) (?=[A-Z])", lambda m: m.group(1) + ("\n" if rng.random() < 0.4 else " "), text)
     return text + "\n" if rng.random() < 0.7 else text
 
@@ -302,8 +303,8 @@ def _sample(kind: str, rng: random.Random, cfg: ShapesConfig) -> tuple[Scene | N
             think = f"I need to answer: {q.question} {facts}."
         elif kind == "factchain":
             # A tag chain's box-free facts, then a whole-image description: the facts are about the question,
-            # the boxes are still every object's in the fixed order. The one boxed chain whose reasoning is as
-            # good as the box-free chains' (the stage-4d base: whole-image chains answered about half right).
+            # the boxes are still every object's in the fixed order. A boxed chain that carries the tag chains'
+            # reasoning (on the stage-4d base GRPO-GR's whole-image chains answered about half right).
             think = f"I need to answer: {q.question} {facts}. I look at the image. {grounded_description(scene)}"
         else:
             # Half of them first restate the question, as tag chains do: the rethink, written after 100+
