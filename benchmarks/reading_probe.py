@@ -6,7 +6,7 @@ Counting questions (or spatial relations, ``--style relation``). The assistant t
 whole-image chain, ``<think>I look at the image. <description></think><rethink>``, and the model writes the rest,
 greedy. With a *correct* chain, how often is the answer right; with a *wrong* chain (for counting, the asked
 group's count changed in the words; for relations, the two objects' boxes swapped, where that flips the
-answer), how often does the answer be the chain's (it reads the chain) rather than the image's. Under four
+answer), how often the answer is the chain's (it reads the chain) rather than the image's. Under four
 instructions: the GRIT prompt (never in pretraining), held-out generated instructions (phrasings pretraining
 never drew, ``tag_instruction(rng, "held_out")``), the first of the four fixed pretraining prompts, and the
 question alone. Prints a Markdown table.

@@ -384,16 +384,16 @@ def test_pretrain_shapes_rejects_a_bad_mix_item(tmp_path, item, message):
 
 @pytest.mark.slow
 def test_pretrain_shapes_options_reach_the_run_config(tmp_path):
-    """--max-objects, --image-after-text and a --mix that keeps one kind are what the run records."""
+    """--max-objects, --image-after-text, --newlines and a --mix that keeps one kind are what the run records."""
     out = tmp_path / "run"
     args = ["pretrain-shapes", "--out", str(out), "--size", "tiny", "--steps", "2", "--eval-every", "2"]
-    args += ["--max-objects", "3", "--image-after-text", "--threads", "1", "--batch-size", "2"]
+    args += ["--max-objects", "3", "--image-after-text", "--threads", "1", "--batch-size", "2", "--newlines", "0.3"]
     for kind in ("direct", "caption", "tag", "wholechain", "tagcap"):
         args += ["--mix", f"{kind}=0"]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     cfg = json.loads((out / "pretrain_config.json").read_text())
-    assert cfg["world"] == {"max_objects": 3} and cfg["image_after_text"] is True
+    assert cfg["world"] == {"max_objects": 3} and cfg["image_after_text"] is True and cfg["newlines"] == 0.3
     assert cfg["mix"] == {"ground": 0.28}
 
 
