@@ -4,8 +4,8 @@
 
 For each shapes counting question of the form "How many <colour> <shape>s ...?" the script reads the count the
 chain's think part states for that group ("There are 2 red triangles [...]"; a fact chain's facts when they
-state it; 0 when the group is not mentioned) and compares it with the ground truth and with the chain's answer. Questions asked another way
-("How many red objects ...?") are left out and counted apart.
+state it; 0 when the group is not mentioned) and compares it with the ground truth and with the chain's
+answer. Questions asked another way ("How many red objects ...?") are left out and counted apart.
 """
 
 from __future__ import annotations
@@ -19,15 +19,20 @@ QUESTION = re.compile(r"^How many (\w+) (triangle|square|circle)s\b")
 GROUP = re.compile(r"(\d+) (\w+) (triangle|square|circle)s?\b")
 
 
+def facts_part(think: str) -> str:
+    """What a fact chain says before its whole-image description ("... I look at the image. There are ..."); the
+    whole thinking of a chain without one."""
+    return think.split("I look at the image")[0]
+
+
 def stated_count(think: str, color: str, shape: str) -> int:
-    """The chain's count of the group: a fact chain's facts when they state one (its description after "I look
-    at the image" repeats the count), else every mention in the thinking summed."""
-    facts = think.split("I look at the image")[0]
-    for part in (facts, think):
-        counts = [int(n) for n, c, s in GROUP.findall(part) if (c, s) == (color, shape)]
-        if counts or part is think:
-            return sum(counts)
-    return 0
+    """The chain's count of the group: a fact chain's facts when they state one (its description repeats the
+    count), else every mention in the thinking summed."""
+
+    def counts(text: str) -> list[int]:
+        return [int(n) for n, c, s in GROUP.findall(text) if (c, s) == (color, shape)]
+
+    return sum(counts(facts_part(think)) or counts(think))
 
 
 def chain_counts(predictions: Path) -> dict:

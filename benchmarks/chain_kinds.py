@@ -15,6 +15,8 @@ import json
 import re
 from pathlib import Path
 
+from chain_counts import facts_part
+
 KINDS = ("no boxes", "whole-image", "facts, then boxes")
 
 
@@ -22,7 +24,7 @@ def chain_kind(completion: str) -> str:
     think = completion.split("</think>")[0]
     if "bbox" not in think:
         return "no boxes"
-    before = think[: think.index("bbox")].split("I look at the image")[0]
+    before = facts_part(think[: think.index("bbox")])
     before = re.sub(r"I need to answer: [^?]*\?", "", before)
     return "facts, then boxes" if re.search(r"\b(is|are)\b", before) else "whole-image"
 
