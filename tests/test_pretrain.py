@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
 
 from grit.data.shapes.world import ShapesConfig
-from grit.train.pretrain import PretrainConfig, lr_at, pretrain, world_at
+from grit.train.pretrain import PretrainConfig, grow_depth, lr_at, new_layer_slots, pretrain, world_at
 
 
 def _cfg(out, **kw):
@@ -107,6 +108,67 @@ def test_frozen_init_vision_stays_at_the_random_initialisation(tmp_path):
     assert not all(torch.equal(end[k], start[k]) for k in lm)  # the language model did train
     with pytest.raises(ValueError, match="vision"):
         pretrain(_cfg(tmp_path / "c", vision="sometimes"), log=lambda s: None)
+
+
+def test_new_layers_copy_the_layer_before_them_spread_through_the_depth():
+    assert new_layer_slots(4, 4) == [0, 1, 2, 3]
+    assert new_layer_slots(4, 8) == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert new_layer_slots(4, 6) == [0, 1, 1, 2, 3, 3]
+    assert new_layer_slots(4, 5) == [0, 1, 2, 3, 3]
+    assert new_layer_slots(2, 7) == [0, 0, 0, 1, 1, 1, 1]
+    with pytest.raises(ValueError, match="only grow"):
+        new_layer_slots(4, 3)
+
+
+def test_a_deepened_model_computes_what_the_shallow_one_did():
+    from transformers import AutoModelForImageTextToText
+
+    from grit.models.tiny import build_tiny
+
+    small, _ = build_tiny("qwen2_5_vl", size="tiny", seed=0)
+    old = small.config.text_config.num_hidden_layers
+    # a trained model's output projections are not zero: make every layer matter
+    with torch.no_grad():
+        for p in small.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    cfg = small.config.__class__.from_dict(small.config.to_dict())
+    cfg.text_config.num_hidden_layers = old + 3
+    cfg.text_config.layer_types = ["full_attention"] * (old + 3)
+    big = AutoModelForImageTextToText.from_config(cfg)
+    grown = grow_depth(small.state_dict(), old, old + 3)
+    missing, unexpected = big.load_state_dict(grown, strict=False)
+    assert not unexpected and all(k.startswith("lm_head") for k in missing)
+    ids = torch.randint(10, small.config.text_config.vocab_size, (2, 12))
+    with torch.no_grad():
+        assert torch.equal(small.eval()(input_ids=ids).logits, big.eval()(input_ids=ids).logits)
+    slots = new_layer_slots(old, old + 3)
+    copies = [i for i in range(1, len(slots)) if slots[i] == slots[i - 1]]
+    assert len(copies) == 3
+    for i in copies:  # a copy writes nothing into the residual stream until training gives it work
+        assert not grown[f"model.language_model.layers.{i}.self_attn.o_proj.weight"].any()
+        assert not grown[f"model.language_model.layers.{i}.mlp.down_proj.weight"].any()
+        assert grown[f"model.language_model.layers.{i}.self_attn.q_proj.weight"].any()
+
+
+@pytest.mark.slow
+def test_a_run_deepens_its_init_model_and_resumes_at_the_new_depth(tmp_path):
+    first = pretrain(_cfg(tmp_path / "a", total_steps=2, eval_every=2), log=lambda s: None)
+    old = json.loads((first / "init" / "config.json").read_text())["text_config"]["num_hidden_layers"]
+    cfg = _cfg(
+        tmp_path / "b", total_steps=4, eval_every=4, init_from=str(first / "model"), text_layers=old + 2
+    )
+    pretrain(cfg, stop_at_step=2, log=lambda s: None)
+    text = json.loads((tmp_path / "b" / "init" / "config.json").read_text())["text_config"]
+    assert text["num_hidden_layers"] == len(text["layer_types"]) == old + 2
+    out = pretrain(cfg, log=lambda s: None)  # resumes at the new depth
+    from grit.models.loading import load_model
+
+    model, _, _ = load_model(out / "model")
+    assert model.config.text_config.num_hidden_layers == old + 2
+    with pytest.raises(ValueError, match="text_layers"):
+        pretrain(_cfg(tmp_path / "c", text_layers=old + 1), log=lambda s: None)
+    with pytest.raises(ValueError, match="text_layers"):  # the depth defines the run
+        pretrain(replace(cfg, text_layers=old + 3), log=lambda s: None)
 
 
 def test_log_truncation_and_folder_swap_survive_a_kill(tmp_path):
@@ -233,7 +295,9 @@ def test_readpos_samples_are_answered_by_their_boxes_alone():
             truth, styles = f"row {r + 1} column {c + 1}", styles | {"locate"}
             assert target in (truth, f"The {m.group(1)} is in {truth}.")
             continue
-        if m := re.fullmatch(r"Is the (\w+ \w+) (?:on the|in the) (\w+) (?:side|part) of the image\?", question):
+        if m := re.fullmatch(
+            r"Is the (\w+ \w+) (?:on the|in the) (\w+) (?:side|part) of the image\?", question
+        ):
             ((r, c),) = cells[m.group(1)]
             holds = {"left": c < 1, "right": c > 1, "top": r < 1, "bottom": r > 1}[m.group(2)]
             truth, styles = ("yes" if holds else "no"), styles | {"position"}

@@ -473,6 +473,12 @@ def pretrain_shapes(
     newlines: float = typer.Option(
         0.0, min=0.0, max=1.0, help="Share of samples whose user text has line breaks (and a final newline)."
     ),
+    text_layers: int = typer.Option(
+        None,
+        min=1,
+        help="With --init-from: deepen its language model to this many layers; each new layer copies the one "
+        "before it with its output projections zeroed, so training starts from the same model.",
+    ),
 ) -> None:
     """Pretrain the tiny shapes base model (seeded, resumable; checkpoints every 250 steps)."""
     from grit.data.shapes.pretrain_mix import DEFAULT_MIX, KINDS
@@ -496,6 +502,7 @@ def pretrain_shapes(
         vision=vision,
         image_after_text=image_after_text,
         newlines=newlines,
+        text_layers=text_layers,
         world={"max_objects": max_objects} if max_objects else {},
         out_dir=str(out),
         total_steps=steps,

@@ -62,6 +62,8 @@ class PretrainConfig:
     image_after_text: bool = False
     # Share of samples whose user text is laid out with line breaks (pretrain_mix.with_line_breaks).
     newlines: float = 0.0
+    # With init_from: deepen its language model to this many layers (see grow_depth); None keeps its depth.
+    text_layers: int | None = None
 
 
 def world_at(cfg: ShapesConfig, progress: float, curriculum: bool) -> ShapesConfig:
@@ -202,6 +204,7 @@ RUN_DEFINING = (
     "init_from",
     "vision",
     "image_after_text",
+    "text_layers",
 )
 
 
@@ -285,6 +288,65 @@ def _start_from(src: Path, init: Path) -> None:
     shutil.copytree(origin, init, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.safetensors*"))
 
 
+LAYERS_PREFIX = "model.language_model.layers."
+# The projections that write a decoder layer's attention and MLP results into the residual stream.
+OUTPUT_PROJECTIONS = ("self_attn.o_proj.", "mlp.down_proj.")
+
+
+def new_layer_slots(old: int, new: int) -> list[int]:
+    """For each of the ``new`` layers, the old layer it copies: the copies of a layer sit right after it, and
+    the ``new - old`` copies are spread evenly through the depth."""
+    if new < old:
+        raise InvalidValue(f"text_layers={new}: the model already has {old} layers (it can only grow)")
+    n = new - old
+    return [i for i in range(old) for _ in range(1 + (i + 1) * n // old - i * n // old)]
+
+
+def grow_depth(state: dict, old: int, new: int) -> dict:
+    """The weights of a model deepened from ``old`` to ``new`` decoder layers by block expansion (LLaMA Pro):
+    each new layer is a copy of the layer before it with its output projections zeroed, so it adds nothing to
+    the residual stream and the deeper model computes exactly what the shallower one did. Training then
+    gives the new layers work; their attention and MLP start from a trained layer's, not from noise."""
+    slots = new_layer_slots(old, new)
+    grown = {k: v for k, v in state.items() if not k.startswith(LAYERS_PREFIX)}
+    seen: set[int] = set()
+    zeroed = 0
+    for target, source in enumerate(slots):
+        copy = source in seen
+        seen.add(source)
+        prefix = f"{LAYERS_PREFIX}{source}."
+        for key, value in state.items():
+            if not key.startswith(prefix):
+                continue
+            rest = key[len(prefix) :]
+            value = value.clone()
+            if copy and rest.startswith(OUTPUT_PROJECTIONS):
+                value.zero_()
+                zeroed += 1
+            grown[f"{LAYERS_PREFIX}{target}.{rest}"] = value
+    if new > old and zeroed == 0:
+        raise InvalidValue(f"grow_depth: no {' or '.join(OUTPUT_PROJECTIONS)} weights under {LAYERS_PREFIX}")
+    return grown
+
+
+def _n_layers(state: dict) -> int:
+    return 1 + max(int(k[len(LAYERS_PREFIX) :].split(".")[0]) for k in state if k.startswith(LAYERS_PREFIX))
+
+
+def _deepen_config(init: Path, layers: int) -> int:
+    """Set the language model's depth in ``init``/config.json to ``layers``; returns the depth it had."""
+    path = init / "config.json"
+    cfg = json.loads(path.read_text())
+    text = cfg.get("text_config", cfg)
+    old = text["num_hidden_layers"]
+    new_layer_slots(old, layers)  # refuses shrinking before anything is written
+    text["num_hidden_layers"] = layers
+    if "layer_types" in text:
+        text["layer_types"] = [text["layer_types"][i] for i in new_layer_slots(old, layers)]
+    atomic_write(path, json.dumps(cfg, indent=2))
+    return old
+
+
 def init_weights(src: Path) -> dict:
     """The weights of ``src``: a run folder's state.pt (its latest step) or a model folder's safetensors."""
     if (src / "state.pt").is_file():
@@ -333,8 +395,13 @@ def pretrain(
     out.mkdir(parents=True, exist_ok=True)
     world = ShapesConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in c.world.items()})
     init = out / "init"  # the untrained config + tokenizer/processor: a resumed run must not rebuild them
+    if c.text_layers is not None and not c.init_from:
+        raise InvalidValue("text_layers: deepens the model of init_from; a new run sets its depth by size")
+    grown_from = None  # the depth init_from had, when this run deepens it
     if c.init_from and not (init / "config.json").is_file():
         _start_from(Path(c.init_from), init)
+        if c.text_layers is not None:
+            grown_from = _deepen_config(init, c.text_layers)
     if (init / "config.json").is_file():
         from transformers import AutoConfig, AutoModelForImageTextToText
 
@@ -356,7 +423,13 @@ def pretrain(
         _set_image_order(processor, c, init)
     enc = Encoder(processor)
     if c.init_from and not resuming:
-        missing, unexpected = model.load_state_dict(init_weights(Path(c.init_from)), strict=False)
+        weights = init_weights(Path(c.init_from))
+        if c.text_layers is not None:
+            if grown_from is None:  # init/ was written (deepened) by an earlier start of this run
+                grown_from = _n_layers(weights)
+            weights = grow_depth(weights, grown_from, c.text_layers)
+            log(f"language model deepened from {grown_from} to {c.text_layers} layers")
+        missing, unexpected = model.load_state_dict(weights, strict=False)
         missing = [k for k in missing if not k.startswith("lm_head")]  # tied to the embeddings
         if missing or unexpected:
             raise InvalidValue(f"--init-from {c.init_from}: missing {missing[:3]}, unexpected {unexpected[:3]}")
