@@ -34,7 +34,13 @@ def count_case(rng: random.Random, cfg) -> tuple:
     if not m:
         return scene, q.question, q.answer, desc, None
     stated = 2 if truth == 4 else (truth + 1) % 5
-    return scene, q.question, q.answer, desc, (desc[: m.start(1)] + str(stated) + desc[m.end(1) :], str(stated))
+    return (
+        scene,
+        q.question,
+        q.answer,
+        desc,
+        (desc[: m.start(1)] + str(stated) + desc[m.end(1) :], str(stated)),
+    )
 
 
 def relation_case(rng: random.Random, cfg) -> tuple:
@@ -62,6 +68,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=123)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--style", choices=sorted(CASES), default="count")
+    ap.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=40,
+        help="the rethink's budget; answers cut before <answer> count wrong",
+    )
     a = ap.parse_args()
 
     import torch
@@ -75,8 +87,10 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     cfg = ShapesConfig()
     case = CASES[a.style]
-    print("| model | instruction | chain right: answer right | chain wrong: answer = the chain's |")
-    print("|---|---|---|---|")
+    print(
+        "| model | instruction | chain right: answer right | chain wrong: answer = the chain's | no answer |"
+    )
+    print("|---|---|---|---|---|")
     for path in a.models:
         model, proc, fam = load_model(path)
         family = get_family(fam)
@@ -87,7 +101,7 @@ def main() -> None:
             "question only": lambda q, r: "Question: " + q,
         }
         for name, make in instructions.items():
-            scores = {}
+            scores, cut = {}, 0
             for chain in ("right", "wrong"):
                 rng, hit, n = random.Random(a.seed), 0, 0
                 wording = random.Random(a.seed + 1)  # the held-out instructions, apart from the scenes
@@ -102,13 +116,16 @@ def main() -> None:
                     prompt = chat_prompt(proc, text) + f"<think>I look at the image. {desc}</think><rethink>"
                     inputs = proc(text=[prompt], images=[scene.render()], return_tensors="pt")
                     with torch.inference_mode():
-                        out = model.generate(**inputs, max_new_tokens=40, do_sample=False)
-                    gen = proc.tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+                        out = model.generate(**inputs, max_new_tokens=a.max_new_tokens, do_sample=False)
+                    gen = proc.tokenizer.decode(
+                        out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True
+                    )
                     found = re.search(r"<answer>\s*(\w+)", gen)
                     n += 1
+                    cut += not found
                     hit += bool(found) and found.group(1) == stated
                 scores[chain] = f"{hit}/{n}"
-            print(f"| {path} | {name} | {scores['right']} | {scores['wrong']} |", flush=True)
+            print(f"| {path} | {name} | {scores['right']} | {scores['wrong']} | {cut} |", flush=True)
 
 
 if __name__ == "__main__":

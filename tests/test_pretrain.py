@@ -320,6 +320,38 @@ def test_readpos_samples_are_answered_by_their_boxes_alone():
     assert styles == {"locate", "position", "relation", "attribute"}
 
 
+def test_readbox_samples_look_each_named_object_up_before_the_reason():
+    """Stage 5's "readbox" kind: a readpos sample whose target first copies, for each object the question
+    names, its box out of the description and says which cell that box is in; then the readpos reason."""
+    import random
+    import re
+
+    from grit.chain import find_boxes
+    from grit.data.shapes.pretrain_mix import sample
+
+    world = ShapesConfig()
+    rng = random.Random(2)
+    styles = set()
+    for _ in range(200):
+        scene, user, target = sample("readbox", rng, world)
+        assert scene is None and "<think>" not in user + target and "row" not in user
+        boxes = {}  # each label's boxes, as the description writes them
+        for b in find_boxes(user):
+            boxes.setdefault(b.label, []).append([int(v) for v in b.box.xyxy])
+        looked = re.findall(
+            r"The (\w+ \w+) is at \[(\d+), (\d+), (\d+), (\d+)\], in row (\d) column (\d)\. ", target
+        )
+        assert 1 <= len(looked) <= 2, target
+        for label, *numbers in looked:
+            box, (row, col) = [int(v) for v in numbers[:4]], (int(numbers[4]), int(numbers[5]))
+            assert box in boxes[label]  # copied from the words, not seen
+            assert (row, col) == (box[1] // world.cell + 1, box[0] // world.cell + 1)
+        reason = re.sub(r"^(The \w+ \w+ is at \[[\d, ]+\], in row \d column \d\. )+", "", target)
+        assert re.fullmatch(r"The .+, so the answer is \w+\.|The \w+ \w+ is in row \d column \d\.", reason)
+        styles.add(re.search(r"Question: (\w+ \w+)", user).group(1))
+    assert styles == {"Is the", "What color", "Where is"}
+
+
 def test_line_breaks_change_only_the_layout_and_only_when_asked():
     """``newlines`` lays user texts out on several lines (the GRIT prompt ends in one); at 0 the samples, and
     so earlier stages' runs, are exactly what they were."""

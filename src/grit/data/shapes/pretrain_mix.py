@@ -133,8 +133,8 @@ DEFAULT_MIX = {
 }
 
 # Every sample kind :func:`sample` knows ("shape" is the second stage's, "read" the fourth's, "readpos" stage
-# 4c's, "factchain" stage 4e's: see there).
-KINDS = (*DEFAULT_MIX, "shape", "read", "readpos", "factchain")
+# 4c's, "factchain" stage 4e's, "readbox" stage 5's: see there).
+KINDS = (*DEFAULT_MIX, "shape", "read", "readpos", "factchain", "readbox")
 # Question styles a text description alone answers (groups and their counts), for "read" samples.
 READ_STYLES = ("count", "exist", "arithmetic")
 # Question styles about where objects are: only the boxes of a grounded description answer them ("readpos").
@@ -235,14 +235,14 @@ def with_line_breaks(rng: random.Random, text: str) -> str:
 
 
 def _sample(kind: str, rng: random.Random, cfg: ShapesConfig) -> tuple[Scene | None, str, str]:
-    if kind in ("read", "readpos"):
+    if kind in ("read", "readpos", "readbox"):
         # Reading in text alone: the words of a whole-image chain, with or without its boxes, and a question
         # they answer, in either order; no image and no tags. The target is the answer or the sentence a
         # chain's rethink says ("There are 2 red squares, so the answer is 2."), which can only come from the
         # text here, as a rethink should come from its chain. "readpos" asks where objects are, which only
         # the boxes' coordinates tell: the base cannot answer those from the image (direct answers to
         # relation and position questions are near chance), so a chain's boxes are the one way to them.
-        if kind == "readpos":
+        if kind in ("readpos", "readbox"):
             scene, q = STYLES[rng.choice(READPOS_STYLES)](rng, cfg)
             text = grounded_description(scene)
         else:
@@ -250,6 +250,16 @@ def _sample(kind: str, rng: random.Random, cfg: ShapesConfig) -> tuple[Scene | N
             text = grounded_description(scene) if rng.random() < 0.7 else plain_description(scene)
         ask = f"Question: {q.question}"
         user = f"{text} {ask}" if rng.random() < 0.5 else f"{ask} {text}"
+        if kind == "readbox":
+            # readpos, looked up step by step: each object the question names, its box copied from the words,
+            # then the cell that box is in, then the reason. Copying a box and mapping it to a cell are each one
+            # short step; 800 steps of readpos alone, answered in one go, stayed at chance.
+            named_first = q.targets[::-1] if q.style == "attribute" else q.targets
+            looked = " ".join(
+                f"The {o.name} is at {o.box(cfg)}, in row {o.row + 1} column {o.col + 1}."
+                for o in named_first
+            )
+            return None, user, f"{looked} {q.reason}"
         if rng.random() < 0.5:
             return None, user + rng.choice(DIRECT_SUFFIXES), q.answer
         return None, user, q.reason
