@@ -72,25 +72,3 @@ def test_demo_rejects_unknown_ablation(tmp_path):
 
     with pytest.raises(ValueError, match="--ablate"):
         run_demo(DemoOptions(out=str(tmp_path), ablate="everything"))
-
-
-def test_evaluations_of_a_dead_side_process_continue_in_this_one(monkeypatch):
-    from concurrent.futures import Future
-    from concurrent.futures.process import BrokenProcessPool
-
-    import grit.demo as demo
-
-    ran, said = [], []
-    monkeypatch.setattr(demo, "_evaluations", lambda jobs, progress: ran.append((jobs, progress)) or 1.5)
-    dead = Future()
-    dead.set_exception(BrokenProcessPool("killed"))
-    jobs = [("model", ["a.jsonl"], "out/eval_base", {"prompt": "grit"})]
-    assert demo._result(dead, jobs, said.append) == 1.5
-    assert ran == [(jobs, True)] and "died" in said[0]
-    done = Future()
-    done.set_result(2.0)
-    assert demo._result(done, jobs, said.append) == 2.0 and len(ran) == 1
-    failed = Future()
-    failed.set_exception(ValueError("bad data"))  # an evaluation's own error is not retried
-    with pytest.raises(ValueError, match="bad data"):
-        demo._result(failed, jobs, said.append)

@@ -10,15 +10,12 @@ report is measured in this run; nothing is tuned on the held-out sets.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import multiprocessing
 import os
 import random
 import shutil
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -81,20 +78,12 @@ def _one_thread() -> None:
     torch.set_num_threads(1)  # the training process keeps the other core
 
 
-def _result(done: Future, jobs: list, log) -> float:
-    """The side process's evaluations; if that process died (killed for memory, say), they run here, and the
-    predictions it had finished are kept (evaluations resume)."""
-    try:
-        return done.result()
-    except BrokenProcessPool:
-        log("the second process died: its evaluations continue in this one")
-        return _evaluations(jobs, True)
-
-
 def side_executor(opts: DemoOptions) -> ProcessPoolExecutor | None:
     """A one-worker process pool for evaluations that need not wait, or None to run them in this process."""
     if not opts.side_process or (os.cpu_count() or 1) < 2:
         return None
+    import multiprocessing
+
     # spawn, not fork: a forked copy of a process that has loaded torch can deadlock in its thread pools
     return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread)
 
@@ -199,10 +188,9 @@ def run_demo(opts: DemoOptions, log=print) -> dict:
         ]
         curve_done: Future | None = None
         if base_done is not None:
-            timings["eval_base"] = _result(base_done, base_jobs, log)  # beside the training
+            timings["eval_base"] = base_done.result()  # beside the training
             if curve_jobs:
-                with contextlib.suppress(BrokenProcessPool):  # if it died in training, the curve runs here
-                    curve_done = side.submit(_evaluations, curve_jobs, False)
+                curve_done = side.submit(_evaluations, curve_jobs, False)
         log("[3/5] evaluating the trained model")
         evaluate(final, test_paths, out / "eval_after", prompt="grit", **ev)
         evaluate(
@@ -214,20 +202,15 @@ def run_demo(opts: DemoOptions, log=print) -> dict:
         if steps:
             log(f"[4/5] learning curve: checkpoints at steps {', '.join(map(str, steps[1:-1]))}")
             if curve_done is not None:
-                timings["curve"] = _result(curve_done, curve_jobs, log)  # beside the final evaluation
+                timings["curve"] = curve_done.result()  # beside the final evaluation
             else:
                 timings["curve"] = _evaluations(curve_jobs, True)
             curve = learning_curve(out, steps, subset)
             atomic_write(out / "learning_curve.json", json.dumps(curve, indent=1))
             t = time.time()
-    except BaseException:
-        if side:  # interrupted or failed: the evaluations beside it stop too (finished predictions are kept)
-            side.shutdown(wait=False, cancel_futures=True)
-            for child in multiprocessing.active_children():
-                child.terminate()
-        raise
-    if side:
-        side.shutdown()
+    finally:
+        if side:
+            side.shutdown(cancel_futures=True)
 
     log("[5/5] writing the report")
     history = json.loads((Path(cfg.output_dir) / "log_history.json").read_text())
