@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 from typer.testing import CliRunner
@@ -37,9 +36,7 @@ def test_demo_end_to_end_short(tmp_path):
     assert curve["steps"] == [0, 1, 2] and curve["n_subset"] == 7 and curve["n_full"] == 14
     step1 = json.loads((out / "eval_step1" / "metrics.json").read_text())["datasets"]["all"]
     assert step1["n"] == 7 and curve["points"][1]["subset"]["acc"] == step1["acc"]
-    assert (
-        "Learning curve." in res.output and "## Learning curve" in (out / "report" / "report.md").read_text()
-    )
+    assert "Learning curve." in res.output and "## Learning curve" in (out / "report" / "report.md").read_text()
     assert (out / "report" / "plots" / "learning_curve.png").is_file()
 
     from grit.demo import seeds_table
@@ -49,22 +46,6 @@ def test_demo_end_to_end_short(tmp_path):
     assert row[0] == "| demo" and row[1].startswith(f"{100 * after['all']['format_rate']:.1f} (")
     n_cut = sum(not json.loads(x)["finished"] for x in (out / "eval_after" / "predictions.jsonl").open())
     assert row[-1] == f"{n_cut} / {after['all']['n']} |"
-
-    # the side process (the base's and the curve's evaluations beside training) changes no number
-    alone = tmp_path / "alone"
-    res = CliRunner().invoke(
-        app,
-        ["demo", "--out", str(alone), "--model", str(tmp_path / "base"), "--steps", "2", "--n-eval", "2",
-         "--curve-every", "1", "--curve-n", "1", "--no-side-process"],
-    )  # fmt: skip
-    assert res.exit_code == 0, res.output
-    again = json.loads((alone / "summary.json").read_text())
-    assert summary["side_process"] == (os.cpu_count() >= 2) and again["side_process"] is False
-
-    for name, metrics in summary["metrics"].items():
-        assert again["metrics"][name]["datasets"] == metrics["datasets"], name
-    points = [[p["subset"] for p in s["learning_curve"]["points"]] for s in (summary, again)]
-    assert points[0] == points[1]
 
 
 def test_demo_rejects_unknown_ablation(tmp_path):

@@ -720,11 +720,6 @@ def demo_cmd(
     curve_n: int = typer.Option(
         10, min=0, help="Learning curve: held-out questions per style at the intermediate steps (0: all)."
     ),
-    side_process: bool = typer.Option(
-        True,
-        help="On 2+ cores, evaluate the base during training (and the curve's checkpoints during the final "
-        "evaluation) in a second process: the same results, less wall time.",
-    ),
 ) -> None:
     """The main job: GRPO-GR on 20 shapes triplets, before/after evaluation and a report (CPU, offline)."""
     from grit.demo import DemoOptions, demo_table, run_demo
@@ -740,7 +735,6 @@ def demo_cmd(
             n_eval=n_eval,
             curve_every=curve_every,
             curve_n=curve_n,
-            side_process=side_process,
         ),
         log=typer.echo,
     )

@@ -11,11 +11,9 @@ report is measured in this run; nothing is tuned on the held-out sets.
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -57,35 +55,6 @@ class DemoOptions:
     overrides: list[str] = field(default_factory=list)
     curve_every: int = 50  # learning curve: a checkpoint every so many GRPO steps (0: no curve)
     curve_n: int = 10  # held-out questions per style at the intermediate checkpoints (0: all of them)
-    # Evaluate the base during training, and the curve's checkpoints during the final evaluation, in a second
-    # process (on machines with 2+ cores): the same files, less wall time.
-    side_process: bool = True
-
-
-def _evaluations(jobs: list[tuple[str, list[str], str, dict]], progress: bool) -> float:
-    """Run ``evaluate(model, data, out_dir, **kw)`` for each job in turn; returns the seconds they took."""
-    from grit.eval.run import evaluate
-
-    t = time.time()
-    for model, data, out_dir, kw in jobs:
-        evaluate(model, data, out_dir, progress=progress, **kw)
-    return round(time.time() - t, 1)
-
-
-def _one_thread() -> None:
-    import torch
-
-    torch.set_num_threads(1)  # the training process keeps the other core
-
-
-def side_executor(opts: DemoOptions) -> ProcessPoolExecutor | None:
-    """A one-worker process pool for evaluations that need not wait, or None to run them in this process."""
-    if not opts.side_process or (os.cpu_count() or 1) < 2:
-        return None
-    import multiprocessing
-
-    # spawn, not fork: a forked copy of a process that has loaded torch can deadlock in its thread pools
-    return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread)
 
 
 def _repo_path(p: str) -> str:
@@ -150,67 +119,47 @@ def run_demo(opts: DemoOptions, log=print) -> dict:
     budget = opts.max_new_tokens or int(cfg.grpo.get("max_completion_length", 200))
     ev = dict(max_new_tokens=budget, progress=True)
 
-    # 2. the base: GRIT prompt (greedy and sampled) and direct answers; beside the training when it can be
-    base_jobs = [
-        (cfg.model, test_paths, str(out / "eval_base_direct"), dict(prompt=DIRECT_PROMPT, max_new_tokens=12)),
-        (cfg.model, test_paths, str(out / "eval_base"), dict(prompt="grit", max_new_tokens=budget)),
-        (
-            cfg.model,
-            sampled_paths,
-            str(out / "eval_base_t1"),
-            dict(prompt="grit", max_new_tokens=budget, temperature=1.0, seed=opts.seed),
-        ),
-    ]
-    side = side_executor(opts)
-    try:
-        base_done: Future | None = None
-        if side:
-            log(f"[1/5] evaluating the base {cfg.model} in a second process, beside the training")
-            base_done = side.submit(_evaluations, base_jobs, False)
-        else:
-            log(f"[1/5] evaluating the base {cfg.model}")
-            timings["eval_base"] = _evaluations(base_jobs, True)
-            t = time.time()
+    # 2. the base: GRIT prompt (greedy and sampled) and direct answers
+    log(f"[1/5] evaluating the base {cfg.model}")
+    evaluate(
+        cfg.model,
+        test_paths,
+        out / "eval_base_direct",
+        prompt=DIRECT_PROMPT,
+        max_new_tokens=12,
+        progress=True,
+    )
+    evaluate(cfg.model, test_paths, out / "eval_base", prompt="grit", **ev)
+    evaluate(
+        cfg.model, sampled_paths, out / "eval_base_t1", prompt="grit", temperature=1.0, seed=opts.seed, **ev
+    )
+    t = mark("eval_base", t)
 
-        # 3. GRPO-GR
-        log(f"[2/5] GRPO-GR on {opts.n_train} triplets, rewards: {', '.join(cfg.rewards)}")
-        final = train(cfg)
-        t = mark("train", t)
+    # 3. GRPO-GR
+    log(f"[2/5] GRPO-GR on {opts.n_train} triplets, rewards: {', '.join(cfg.rewards)}")
+    final = train(cfg)
+    t = mark("train", t)
 
-        # 4. after, and the learning curve: intermediate checkpoints on a subset (the full sets cost ~25 s per
-        # checkpoint), in the second process when there is one
-        steps = curve_steps(int(cfg.grpo.get("max_steps", 0)), opts.curve_every)
-        subset = curve_subset(tests, opts.curve_n, seed=opts.seed) if steps else []
-        grit_prompt = dict(prompt="grit", max_new_tokens=budget)
-        curve_jobs = [
-            (str(Path(cfg.output_dir) / f"checkpoint-{s}"), subset, str(out / f"eval_step{s}"), grit_prompt)
-            for s in steps[1:-1]
-        ]
-        curve_done: Future | None = None
-        if base_done is not None:
-            timings["eval_base"] = base_done.result()  # beside the training
-            if curve_jobs:
-                curve_done = side.submit(_evaluations, curve_jobs, False)
-        log("[3/5] evaluating the trained model")
-        evaluate(final, test_paths, out / "eval_after", prompt="grit", **ev)
-        evaluate(
-            final, sampled_paths, out / "eval_after_t1", prompt="grit", temperature=1.0, seed=opts.seed, **ev
-        )
-        t = mark("eval_after", t)
+    # 4. after
+    log("[3/5] evaluating the trained model")
+    evaluate(final, test_paths, out / "eval_after", prompt="grit", **ev)
+    evaluate(
+        final, sampled_paths, out / "eval_after_t1", prompt="grit", temperature=1.0, seed=opts.seed, **ev
+    )
+    t = mark("eval_after", t)
 
-        curve = None
-        if steps:
-            log(f"[4/5] learning curve: checkpoints at steps {', '.join(map(str, steps[1:-1]))}")
-            if curve_done is not None:
-                timings["curve"] = curve_done.result()  # beside the final evaluation
-            else:
-                timings["curve"] = _evaluations(curve_jobs, True)
-            curve = learning_curve(out, steps, subset)
-            atomic_write(out / "learning_curve.json", json.dumps(curve, indent=1))
-            t = time.time()
-    finally:
-        if side:
-            side.shutdown(cancel_futures=True)
+    # 5. the learning curve: intermediate checkpoints on a subset (the full sets cost ~25 s per checkpoint)
+    curve = None
+    steps = curve_steps(int(cfg.grpo.get("max_steps", 0)), opts.curve_every)
+    if steps:
+        log(f"[4/5] learning curve: checkpoints at steps {', '.join(map(str, steps[1:-1]))}")
+        subset = curve_subset(tests, opts.curve_n, seed=opts.seed)
+        for step in steps[1:-1]:
+            ckpt = Path(cfg.output_dir) / f"checkpoint-{step}"
+            evaluate(str(ckpt), subset, out / f"eval_step{step}", prompt="grit", **ev)
+        curve = learning_curve(out, steps, subset)
+        atomic_write(out / "learning_curve.json", json.dumps(curve, indent=1))
+        t = mark("curve", t)
 
     log("[5/5] writing the report")
     history = json.loads((Path(cfg.output_dir) / "log_history.json").read_text())
@@ -231,8 +180,6 @@ def run_demo(opts: DemoOptions, log=print) -> dict:
         "base": cfg.model,
         "trained": final,
         "timings_s": timings,
-        # with a side process the base's and the curve's evaluations overlap training and the final evaluation
-        "side_process": side is not None,
         "metrics": {
             name: json.loads((out / name / "metrics.json").read_text())
             for name in ["eval_base_direct", "eval_base", "eval_base_t1", "eval_after", "eval_after_t1"]
