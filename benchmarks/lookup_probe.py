@@ -1,7 +1,7 @@
 """Where reading positions from a description's boxes fails: finding the named object's box, or the box's cell?
 (issue 18)
 
-    python benchmarks/lookup_probe.py MODEL [MODEL ...] [--n 80] [--seed 99]
+    python benchmarks/lookup_probe.py MODEL [MODEL ...] [--n 80] [--seed 99] [--label-first]
 
 Text only, greedy, on samples of the pretraining mixture's own generators (the world's default settings):
 
@@ -40,6 +40,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=80, help="samples of each kind")
     ap.add_argument("--seed", type=int, default=99)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--label-first", action="store_true", help="descriptions with each box's label first")
     a = ap.parse_args()
 
     import torch
@@ -64,7 +65,7 @@ def main() -> None:
         for kind in right:
             rng = random.Random(a.seed)
             for _ in range(a.n):
-                _, user, target = sample(kind, rng, cfg)
+                _, user, target = sample(kind, rng, cfg, label_first=a.label_first)
                 inputs = proc(text=[enc.prompt_text(user, image=False)], return_tensors="pt")
                 with torch.inference_mode():
                     out = model.generate(**inputs, max_new_tokens=160, do_sample=False)

@@ -352,6 +352,31 @@ def test_readbox_samples_look_each_named_object_up_before_the_reason():
     assert styles == {"Is the", "What color", "Where is"}
 
 
+def test_labels_first_change_only_the_order_inside_each_box():
+    import random
+    import re
+
+    from grit.chain import find_boxes
+    from grit.data.shapes.pretrain_mix import KINDS, sample
+
+    world = ShapesConfig()
+    boxed = 0
+    for kind in KINDS:
+        a, b = random.Random(kind), random.Random(kind)
+        for _ in range(20):
+            scene, user, target = sample(kind, a, world)
+            scene2, user2, target2 = sample(kind, b, world, label_first=True)
+            assert scene2 == scene
+            for qwen, first in ((user, user2), (target, target2)):
+                assert '"label"' not in re.sub(r'\{"label": "[^"]*", "bbox_2d": \[[^\]]*\]\}', "", first)
+                assert [(x.coords, x.label) for x in find_boxes(first)] == [
+                    (x.coords, x.label) for x in find_boxes(qwen)
+                ]
+                assert sorted(first) == sorted(qwen)  # the same characters, moved
+                boxed += qwen != first
+    assert boxed > 100
+
+
 def test_line_breaks_change_only_the_layout_and_only_when_asked():
     """``newlines`` lays user texts out on several lines (the GRIT prompt ends in one); at 0 the samples, and
     so earlier stages' runs, are exactly what they were."""

@@ -479,6 +479,9 @@ def pretrain_shapes(
         help="With --init-from: deepen its language model to this many layers; each new layer copies the one "
         "before it with its output projections zeroed, so training starts from the same model.",
     ),
+    label_first: bool = typer.Option(
+        False, help='Write boxes {"label": ..., "bbox_2d": [...]}: each name right before its coordinates.'
+    ),
 ) -> None:
     """Pretrain the tiny shapes base model (seeded, resumable; checkpoints every 250 steps)."""
     from grit.data.shapes.pretrain_mix import DEFAULT_MIX, KINDS
@@ -503,6 +506,7 @@ def pretrain_shapes(
         image_after_text=image_after_text,
         newlines=newlines,
         text_layers=text_layers,
+        label_first=label_first,
         world={"max_objects": max_objects} if max_objects else {},
         out_dir=str(out),
         total_steps=steps,

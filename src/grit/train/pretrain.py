@@ -64,6 +64,8 @@ class PretrainConfig:
     newlines: float = 0.0
     # With init_from: deepen its language model to this many layers (see grow_depth); None keeps its depth.
     text_layers: int | None = None
+    # Boxes written {"label": ..., "bbox_2d": [...]} (pretrain_mix.with_labels_first) instead of Qwen's order.
+    label_first: bool = False
 
 
 def world_at(cfg: ShapesConfig, progress: float, curriculum: bool) -> ShapesConfig:
@@ -130,7 +132,7 @@ def make_batch(c: PretrainConfig, step: int, world: ShapesConfig, enc: Encoder):
     names = list(c.mix)
     kind = rng.choices(names, weights=[c.mix[k] for k in names])[0]
     wcfg = world_at(world, step / c.total_steps, c.curriculum)
-    items = [sample(kind, rng, wcfg, c.newlines) for _ in range(c.batch_size)]
+    items = [sample(kind, rng, wcfg, c.newlines, c.label_first) for _ in range(c.batch_size)]
     images = None if items[0][0] is None else [s.render() for s, _, _ in items]
     return kind, enc.batch(images, [u for _, u, _ in items], [t for _, _, t in items])
 
@@ -205,6 +207,7 @@ RUN_DEFINING = (
     "vision",
     "image_after_text",
     "text_layers",
+    "label_first",
 )
 
 
