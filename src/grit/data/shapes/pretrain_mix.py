@@ -270,7 +270,7 @@ def _sample(kind: str, rng: random.Random, cfg: ShapesConfig) -> tuple[Scene | N
         if kind == "readbox":
             # readpos, looked up step by step: each object the question names, its box copied from the words,
             # then the cell that box is in, then the reason. Copying a box and mapping it to a cell are each one
-            # short step; 800 steps of readpos alone, answered in one go, stayed at chance.
+            # short step; 800 steps of readpos alone, answered in one go, stayed near chance (lookup_probe.py).
             named_first = q.targets[::-1] if q.style == "attribute" else q.targets
             looked = " ".join(
                 f"The {o.name} is at {o.box(cfg)}, in row {o.row + 1} column {o.col + 1}."
