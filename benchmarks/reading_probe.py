@@ -1,6 +1,6 @@
 """Can a shapes base read its own chain under an instruction it was never trained with? (issue 18)
 
-    python benchmarks/reading_probe.py MODEL [MODEL ...] [--n 60] [--seed 123] [--style count|relation]
+    python benchmarks/reading_probe.py MODEL [MODEL ...] [--n 60] [--seed 123] [--style count|relation] [--label-first]
 
 Counting questions (or spatial relations, ``--style relation``). The assistant turn is forced to begin with a
 whole-image chain, ``<think>I look at the image. <description></think><rethink>``, and the model writes the rest,
@@ -68,6 +68,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=123)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--style", choices=sorted(CASES), default="count")
+    ap.add_argument("--label-first", action="store_true", help="the chain's boxes with each label first")
     ap.add_argument(
         "--max-new-tokens",
         type=int,
@@ -78,7 +79,7 @@ def main() -> None:
 
     import torch
 
-    from grit.data.shapes.pretrain_mix import TAG_PROMPTS, tag_instruction
+    from grit.data.shapes.pretrain_mix import TAG_PROMPTS, tag_instruction, with_labels_first
     from grit.data.shapes.world import ShapesConfig
     from grit.models import get_family
     from grit.models.generate import chat_prompt, user_text
@@ -113,6 +114,8 @@ def main() -> None:
                         if wrong is None:
                             continue
                         desc, stated = wrong
+                    if a.label_first:
+                        desc = with_labels_first(desc)
                     prompt = chat_prompt(proc, text) + f"<think>I look at the image. {desc}</think><rethink>"
                     inputs = proc(text=[prompt], images=[scene.render()], return_tensors="pt")
                     with torch.inference_mode():
