@@ -312,11 +312,9 @@ def grow_depth(state: dict, old: int, new: int) -> dict:
     gives the new layers work; their attention and MLP start from a trained layer's, not from noise."""
     slots = new_layer_slots(old, new)
     grown = {k: v for k, v in state.items() if not k.startswith(LAYERS_PREFIX)}
-    seen: set[int] = set()
     zeroed = 0
     for target, source in enumerate(slots):
-        copy = source in seen
-        seen.add(source)
+        copy = target > 0 and slots[target - 1] == source  # the first of a layer's slots is the layer itself
         prefix = f"{LAYERS_PREFIX}{source}."
         for key, value in state.items():
             if not key.startswith(prefix):
@@ -336,8 +334,8 @@ def _n_layers(state: dict) -> int:
     return 1 + max(int(k[len(LAYERS_PREFIX) :].split(".")[0]) for k in state if k.startswith(LAYERS_PREFIX))
 
 
-def _deepen_config(init: Path, layers: int) -> int:
-    """Set the language model's depth in ``init``/config.json to ``layers``; returns the depth it had."""
+def _deepen_config(init: Path, layers: int) -> None:
+    """Set the language model's depth in ``init``/config.json to ``layers``."""
     path = init / "config.json"
     cfg = json.loads(path.read_text())
     text = cfg.get("text_config", cfg)
@@ -347,7 +345,6 @@ def _deepen_config(init: Path, layers: int) -> int:
     if "layer_types" in text:
         text["layer_types"] = [text["layer_types"][i] for i in new_layer_slots(old, layers)]
     atomic_write(path, json.dumps(cfg, indent=2))
-    return old
 
 
 def init_weights(src: Path) -> dict:
@@ -400,11 +397,10 @@ def pretrain(
     init = out / "init"  # the untrained config + tokenizer/processor: a resumed run must not rebuild them
     if c.text_layers is not None and not c.init_from:
         raise InvalidValue("text_layers: deepens the model of init_from; a new run sets its depth by size")
-    grown_from = None  # the depth init_from had, when this run deepens it
     if c.init_from and not (init / "config.json").is_file():
         _start_from(Path(c.init_from), init)
         if c.text_layers is not None:
-            grown_from = _deepen_config(init, c.text_layers)
+            _deepen_config(init, c.text_layers)
     if (init / "config.json").is_file():
         from transformers import AutoConfig, AutoModelForImageTextToText
 
@@ -428,10 +424,9 @@ def pretrain(
     if c.init_from and not resuming:
         weights = init_weights(Path(c.init_from))
         if c.text_layers is not None:
-            if grown_from is None:  # init/ was written (deepened) by an earlier start of this run
-                grown_from = _n_layers(weights)
-            weights = grow_depth(weights, grown_from, c.text_layers)
-            log(f"language model deepened from {grown_from} to {c.text_layers} layers")
+            old = _n_layers(weights)
+            weights = grow_depth(weights, old, c.text_layers)
+            log(f"language model deepened from {old} to {c.text_layers} layers")
         missing, unexpected = model.load_state_dict(weights, strict=False)
         missing = [k for k in missing if not k.startswith("lm_head")]  # tied to the embeddings
         if missing or unexpected:
