@@ -22,6 +22,7 @@ from grit.rewards import (
     bleu1,
     completion_text,
     get_rewards,
+    grounded_answer_accuracy,
     grounded_reasoning_format,
     grounded_region_format,
     grounded_target_counting,
@@ -196,6 +197,20 @@ def test_answer_accuracy_with_the_offline_judge():
     comps = [chain("x", answer="Yes"), chain("x", answer="no"), "Yes without tags", chain("x", answer="two")]
     out = answer_accuracy(comps, answer=["yes", "yes", "yes", "2"], question=["Is it?"] * 3 + ["How many?"])
     assert out == [1.0, 0.0, 0.0, 1.0]
+
+
+def test_grounded_answer_accuracy_pays_only_a_right_answer_after_a_grounded_chain():
+    comps = [
+        chain(f"the cup {BOX}", answer="1"),  # grounded, right
+        chain(f"the cup {BOX}", answer="2"),  # grounded, wrong
+        chain("one cup, no box", answer="1"),  # right, but no box in <think>
+        chain("nothing", rethink=BOX, answer="1"),  # the box is in <rethink>
+        f"<think> {BOX} </think><answer> 1 </answer>",  # no <rethink>
+    ]
+    out = grounded_answer_accuracy(comps, answer=["1"] * 5, question=["How many cups?"] * 5)
+    assert out == [1.0, 0.0, 0.0, 0.0, 0.0]
+    plain = answer_accuracy(comps, answer=["1"] * 5, question=["How many cups?"] * 5)
+    assert plain == [1.0, 0.0, 1.0, 1.0, 1.0]
 
 
 def test_answer_accuracy_missing_answer_column_is_a_clear_error():

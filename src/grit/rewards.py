@@ -325,6 +325,17 @@ def make_answer_accuracy(judge_fn: Callable[..., object] | None = None) -> Rewar
 
 answer_accuracy = make_answer_accuracy()
 
+
+def grounded_answer_accuracy(completions: Sequence[object], **kwargs) -> list[float]:
+    """0–1: :func:`answer_accuracy`, paid only to a grounded chain (the test of :func:`grounded_region_format`:
+    think/rethink well formed, ≥ 1 valid box in <think>).
+
+    Not in the paper. Where a base answers better without boxes, plain accuracy pays the model to leave the
+    format the format rewards ask for; gated, accuracy only ranks the grounded chains against each other."""
+    grounded = grounded_region_format(completions, **kwargs)
+    correct = answer_accuracy(completions, **kwargs)
+    return [a if g > 0 else 0.0 for a, g in zip(correct, grounded, strict=True)]
+
 _BLEU_STRIP_RE = re.compile(r"[^a-zA-Z0-9\s]")
 
 
@@ -382,6 +393,7 @@ REGISTRY: dict[str, RewardFn] = {
     "grounded_region_format": grounded_region_format,
     "grounded_target_counting": grounded_target_counting,
     "answer_accuracy": answer_accuracy,
+    "grounded_answer_accuracy": grounded_answer_accuracy,
     "answer_bleu": answer_bleu,
     "answer_format": answer_format,
     "repetition": repetition,
@@ -393,6 +405,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "grounded_region_format": (0.0, 0.5),
     "grounded_target_counting": (0.0, 1.0),
     "answer_accuracy": (0.0, 1.0),
+    "grounded_answer_accuracy": (0.0, 1.0),
     "answer_bleu": (0.0, 0.1),
     "answer_format": (0.0, 0.5),
     "repetition": (0.0, 0.5),
@@ -404,6 +417,7 @@ TAGS_READ: dict[str, tuple[str, ...]] = {
     "grounded_region_format": ("<think>", "<rethink>"),
     "grounded_target_counting": ("<think>", "<rethink>"),
     "answer_accuracy": ("<answer>",),
+    "grounded_answer_accuracy": ("<think>", "<rethink>", "<answer>"),
     "answer_bleu": ("<answer>",),
     "answer_format": ("<answer>",),
     "repetition": (),
