@@ -398,6 +398,17 @@ REGISTRY: dict[str, RewardFn] = {
     "answer_format": answer_format,
     "repetition": repetition,
 }
+# The paper's reward set: grounded-reasoning format, grounded region, target counting, answer accuracy + BLEU,
+# answer format and the repetition penalty (released code); summed with weight 1.
+GRPO_GR_REWARDS = [
+    "grounded_reasoning_format",
+    "grounded_region_format",
+    "grounded_target_counting",
+    "answer_accuracy",
+    "answer_bleu",
+    "answer_format",
+    "repetition",
+]
 # The released code sums all rewards unweighted.
 DEFAULT_WEIGHTS: dict[str, float] = dict.fromkeys(REGISTRY, 1.0)
 RANGES: dict[str, tuple[float, float]] = {
@@ -425,9 +436,10 @@ TAGS_READ: dict[str, tuple[str, ...]] = {
 
 
 def get_rewards(names: Sequence[str] | str | None = None) -> tuple[list[RewardFn], list[float]]:
-    """Reward functions and their default weights, by name (comma-separated string or list; None = all)."""
+    """Reward functions and their default weights, by name (comma-separated string or list; None = the paper's
+    set, :data:`GRPO_GR_REWARDS`)."""
     if names is None:
-        names = list(REGISTRY)
+        names = GRPO_GR_REWARDS
     elif isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
     unknown = [n for n in names if n not in REGISTRY]

@@ -15,24 +15,11 @@ from typing import Any
 import yaml
 
 from grit.errors import GritUserError
-from grit.rewards import REGISTRY
+from grit.rewards import GRPO_GR_REWARDS, REGISTRY
 
 
 class ConfigError(GritUserError, ValueError):
     """A bad training configuration; the message names the field."""
-
-
-# The paper's reward set: grounded-reasoning format, grounded region, target counting, answer accuracy + BLEU,
-# answer format and the repetition penalty (released code); summed with weight 1.
-GRPO_GR_REWARDS = [
-    "grounded_reasoning_format",
-    "grounded_region_format",
-    "grounded_target_counting",
-    "answer_accuracy",
-    "answer_bleu",
-    "answer_format",
-    "repetition",
-]
 
 
 @dataclass
