@@ -17,7 +17,7 @@ import pytest
 
 from grit.boxes import Frame
 from grit.integrations.verl import VerlRowError, compute_score, reward_weights
-from grit.rewards import REGISTRY
+from grit.rewards import GRPO_GR_REWARDS, REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,16 +60,17 @@ def test_frame_dict_round_trip_and_errors():
 
 def test_score_is_the_weighted_sum_of_grits_rewards_in_the_rows_frame():
     out = compute_score("tallyqa", GOOD, "2", _info(RESIZED))
-    assert set(out) == {"score", *REGISTRY}
+    assert set(out) == {"score", *GRPO_GR_REWARDS}
     cols = {
         "answer": ["2"],
         "dataset": ["tallyqa"],
         "question": ["How many dogs are there?"],
         "frame": [RESIZED],
     }
-    for name, fn in REGISTRY.items():
+    for name in GRPO_GR_REWARDS:
+        fn = REGISTRY[name]
         assert out[name] == pytest.approx(fn([GOOD], **cols)[0]), name
-    assert out["score"] == pytest.approx(sum(out[n] for n in REGISTRY))
+    assert out["score"] == pytest.approx(sum(out[n] for n in GRPO_GR_REWARDS))
     assert out["grounded_target_counting"] == 1.0 and out["answer_accuracy"] == 1.0
     # the frame decides which boxes count: outside the resized image they are invalid, inside 0-1000 valid
     resized = compute_score("tallyqa", OUTSIDE_RESIZED, "2", _info(RESIZED))
@@ -80,7 +81,7 @@ def test_score_is_the_weighted_sum_of_grits_rewards_in_the_rows_frame():
 
 def test_reward_kwargs_choose_and_weigh_rewards():
     out = compute_score("x", GOOD, "2", _info(RESIZED), weights={"answer_accuracy": 3})
-    assert out["score"] == pytest.approx(sum(out[n] for n in REGISTRY) + 2 * out["answer_accuracy"])
+    assert out["score"] == pytest.approx(sum(out[n] for n in GRPO_GR_REWARDS) + 2 * out["answer_accuracy"])
     two = compute_score("x", GOOD, "2", _info(RESIZED), rewards="answer_accuracy, answer_format")
     assert set(two) == {"score", "answer_accuracy", "answer_format"} and two["score"] == pytest.approx(1.5)
     assert reward_weights(["repetition"], {"repetition": 0.5}) == (("repetition", 0.5),)
@@ -298,7 +299,7 @@ def test_verl_loads_and_its_reward_loop_scores_grits_reward(tmp_path, fixtures_d
     assert out["manager_class"] == "NaiveRewardManager"
     for got, want in zip(out["manager"], expected, strict=True):
         assert got["score"] == pytest.approx(want["score"])
-        for name in REGISTRY:  # the parts reach verl's logged reward_extra_info
+        for name in GRPO_GR_REWARDS:  # the parts reach verl's logged reward_extra_info
             assert got["extra"][name] == pytest.approx(want[name])
     # the frame each row carries decides the grounded rewards, inside verl too
     assert [m["extra"]["grounded_target_counting"] for m in out["manager"][:3]] == [1.0, 0.0, 1.0]

@@ -24,7 +24,7 @@ from typing import Any
 from grit.boxes import Frame
 from grit.errors import GritUserError
 from grit.files import atomic_path
-from grit.rewards import DEFAULT_WEIGHTS, REGISTRY
+from grit.rewards import DEFAULT_WEIGHTS, GRPO_GR_REWARDS, REGISTRY
 
 
 class VerlRowError(GritUserError):
@@ -55,7 +55,7 @@ def row_frame(data_source: object, extra_info: object) -> Frame:
 def _weights(
     names: tuple[str, ...] | None, weights: tuple[tuple[str, float], ...]
 ) -> tuple[tuple[str, float], ...]:
-    chosen = list(REGISTRY) if names is None else list(names)
+    chosen = list(GRPO_GR_REWARDS) if names is None else list(names)
     unknown = [n for n in (*chosen, *(k for k, _ in weights)) if n not in REGISTRY]
     if unknown:
         raise GritUserError(f"verl reward_kwargs: unknown reward(s) {unknown}; valid: {', '.join(REGISTRY)}")
@@ -67,7 +67,7 @@ def _weights(
 
 
 def reward_weights(rewards: object = None, weights: object = None) -> tuple[tuple[str, float], ...]:
-    """``(name, weight)`` of each GRPO-GR reward to sum: all of them with weight 1 (the paper's sum) unless
+    """``(name, weight)`` of each GRPO-GR reward to sum: the paper's seven with weight 1 (its sum) unless
     ``rewards`` (names, or a comma-separated string) and ``weights`` (name → weight) say otherwise."""
     names = None
     if isinstance(rewards, str):

@@ -561,7 +561,7 @@ def check_model(
     """Check ``model`` (and, given, a training ``config``); never raises on a bad folder, reports instead."""
     import json
 
-    from grit.rewards import REGISTRY
+    from grit.rewards import GRPO_GR_REWARDS
     from grit.train.config import load_config
 
     model = Path(model)
@@ -588,7 +588,7 @@ def check_model(
         report.prompt = rendered
         _tokens_and_frames(report, processor, fam, rendered, image_id)
         _tags(report, processor.tokenizer)
-        _round_trip(report, processor, fam, list(cfg.rewards) if cfg is not None else list(REGISTRY))
+        _round_trip(report, processor, fam, list(cfg.rewards) if cfg is not None else list(GRPO_GR_REWARDS))
         if cfg is not None:
             _config_length(report, processor, raw, cfg, rendered)
         if load_weights:
