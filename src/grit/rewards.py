@@ -336,6 +336,7 @@ def grounded_answer_accuracy(completions: Sequence[object], **kwargs) -> list[fl
     correct = answer_accuracy(completions, **kwargs)
     return [a if g > 0 else 0.0 for a, g in zip(correct, grounded, strict=True)]
 
+
 _BLEU_STRIP_RE = re.compile(r"[^a-zA-Z0-9\s]")
 
 
