@@ -339,11 +339,10 @@ def _deepen_config(init: Path, layers: int) -> None:
     path = init / "config.json"
     cfg = json.loads(path.read_text())
     text = cfg.get("text_config", cfg)
-    old = text["num_hidden_layers"]
-    new_layer_slots(old, layers)  # refuses shrinking before anything is written
+    slots = new_layer_slots(text["num_hidden_layers"], layers)  # refuses shrinking before anything is written
     text["num_hidden_layers"] = layers
     if "layer_types" in text:
-        text["layer_types"] = [text["layer_types"][i] for i in new_layer_slots(old, layers)]
+        text["layer_types"] = [text["layer_types"][i] for i in slots]
     atomic_write(path, json.dumps(cfg, indent=2))
 
 
